@@ -1,0 +1,29 @@
+"""The three approaches, each a `keras_tuner.HyperModel` with its search space in its docstring."""
+
+from __future__ import annotations
+
+import keras_tuner as kt
+
+from search_spaces import feature_extraction, finetune, scratch
+from search_spaces.backbones import BackboneError, vgg16_base
+
+SEED_PRESETS = {
+    "scratch": scratch.SEED_PRESET,
+    "feature": feature_extraction.SEED_PRESET,
+    "finetune": finetune.SEED_PRESET,
+}
+
+
+def create_hypermodel(method: str, weights: str = "imagenet", input_size: int = 32,
+                      head_epochs: int = 1) -> kt.HyperModel:
+    """The HyperModel of `method` ("scratch", "feature" or "finetune")."""
+    if method == "scratch":
+        return scratch.ScratchCNN(name="scratch")
+    if method == "feature":
+        return feature_extraction.FeatureExtraction(weights, input_size, name="feature")
+    if method == "finetune":
+        return finetune.FineTune(weights, input_size, head_epochs, name="finetune")
+    raise ValueError(f"Expected `method` to be one of {list(SEED_PRESETS)}. Received: {method!r}")
+
+
+__all__ = ["BackboneError", "SEED_PRESETS", "create_hypermodel", "vgg16_base"]

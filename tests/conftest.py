@@ -1,0 +1,38 @@
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Synthetic data and caches go to a per-session folder, not the user's ~/.cache."""
+    os.environ["CIFAR_TUNE_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture
+def real_samples():
+    """The 20 real CIFAR-100 test pictures of ../shared/data, or a skip saying why."""
+    folder = SHARED_DATA / "cifar100-test-samples"
+    if not (folder / "labels.csv").is_file():
+        pytest.skip(f"real CIFAR-100 samples not found at {folder}")
+    return folder
+
+
+def run_cli(*args, module="tuning", timeout=900):
+    """Runs `python -m tuning ARGS` as a user would; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
+
+
+def tree_digest(folder: Path) -> dict:
+    """Checksums of every file below `folder`, to show a run directory was left untouched."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(Path(folder).rglob("*")) if p.is_file()}

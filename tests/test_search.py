@@ -1,0 +1,148 @@
+"""End-to-end searches on the synthetic stand-in, checked from what they leave on disk."""
+
+import json
+import math
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+import search_spaces
+from conftest import run_cli, tree_digest
+from tuning.config import SearchConfig
+from tuning.data import load_search_data
+from tuning.errors import SearchFailed
+
+TINY = ["--data", "synthetic", "--weights", "none", "--max-epochs", "2", "--train-size", "2000"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One small search per method, run through the CLI exactly as the issue asks."""
+    out = tmp_path_factory.mktemp("runs")
+    for method in ("scratch", "feature", "finetune"):
+        done = run_cli("search", "--method", method, *TINY, "--out", out)
+        assert done.returncode == 0, done.stderr
+        assert "trial 2/2" in done.stdout and "best trial" in done.stdout
+    return out
+
+
+@pytest.mark.parametrize("method", ["scratch", "feature", "finetune"])
+def test_search_leaves_completed_trials_and_best_hyperparameters(runs, method):
+    trials = pd.read_csv(runs / method / "trials.csv", dtype={"trial_id": str})
+    completed = trials[trials.status == "COMPLETED"]
+    assert len(completed) >= 2
+    assert completed.val_accuracy.between(0, 1).all() and (completed.seconds > 0).all()
+    best = json.loads((runs / method / "best_hyperparameters.json").read_text())
+    assert best["val_accuracy"] == pytest.approx(completed.val_accuracy.max())
+    assert best["data"].startswith("synthetic") and best["seed"] == 1
+    assert not any(name.startswith("tuner/") for name in best["hyperparameters"])
+
+
+def test_finetune_rows_carry_unfreeze_depth_and_both_learning_rates(runs):
+    trials = pd.read_csv(runs / "finetune" / "trials.csv")
+    for column in ("unfreeze_blocks", "head_learning_rate", "finetune_learning_rate"):
+        assert trials[column].notna().all(), column
+    assert trials.unfreeze_blocks.between(1, 3).all()
+
+
+@pytest.mark.parametrize("method", ["scratch", "finetune"])
+def test_best_model_reloads_safely_and_predicts(runs, method):
+    model = keras.saving.load_model(runs / method / "best_model.keras", safe_mode=True)
+    data = load_search_data("synthetic", train_size=2000, seed=1)
+    probabilities = model.predict(data.validation.images[:16].astype("float32"), verbose=0)
+    assert probabilities.shape == (16, 100)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-4)
+
+
+def _hparams_sessions(log_dir):
+    """{trial_id: (hparams, validation accuracies)} as TensorBoard's HParams plugin reads them."""
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import metadata
+
+    sessions = {}
+    for run in sorted(log_dir.glob("*/execution0")):
+        events = EventAccumulator(str(run), size_guidance={"tensors": 0}).Reload()
+        content = events.PluginTagToContent(metadata.PLUGIN_NAME)
+        start = metadata.parse_session_start_info_plugin_data(
+            content[metadata.SESSION_START_INFO_TAG])
+        hparams = {k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))
+                   for k, v in start.hparams.items()}
+        val = EventAccumulator(str(run / "validation"), size_guidance={"tensors": 0}).Reload()
+        accuracy = [float(tf.make_ndarray(e.tensor_proto)) for e in val.Tensors("epoch_accuracy")]
+        sessions[run.parent.name] = (hparams, accuracy)
+    return sessions
+
+
+@pytest.mark.parametrize("method", ["scratch", "finetune"])
+def test_tensorboard_hparams_show_every_completed_trial(runs, method):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import metadata
+
+    log_dir = runs / method / "tensorboard"
+    trials = pd.read_csv(runs / method / "trials.csv", dtype={"trial_id": str})
+    sessions = _hparams_sessions(log_dir)
+    space = [c for c in trials.columns if c not in
+             ("trial_id", "status", "val_accuracy", "val_loss", "val_top5", "epochs_run",
+              "seconds", "reason") and not c.startswith("tuner/")]
+    for row in trials[trials.status == "COMPLETED"].itertuples():
+        hparams, accuracy = sessions[row.trial_id]
+        assert set(space) <= set(hparams)
+        assert max(accuracy) == pytest.approx(row.val_accuracy, abs=1e-6)
+    experiment = EventAccumulator(str(log_dir)).Reload().PluginTagToContent(metadata.PLUGIN_NAME)
+    config = metadata.parse_experiment_plugin_data(experiment[metadata.EXPERIMENT_TAG])
+    assert set(space) <= {h.name for h in config.hparam_infos}
+    assert {m.display_name for m in config.metric_infos} >= {"val_accuracy", "val_loss"}
+
+
+def test_summary_prints_the_best_trials_from_disk(runs):
+    done = run_cli("summary", "--method", "finetune", "--out", runs)
+    assert done.returncode == 0, done.stderr
+    best = json.loads((runs / "finetune" / "best_hyperparameters.json").read_text())
+    first_row = done.stdout.splitlines()[3]
+    assert first_row.split()[0] == best["trial_id"]
+    assert "2 completed" in done.stdout
+
+
+def test_resume_keeps_completed_trials(runs):
+    before = tree_digest(runs / "scratch")
+    done = run_cli("search", "--method", "scratch", *TINY, "--out", runs)
+    assert done.returncode == 0, done.stderr
+    trials = {k: v for k, v in before.items() if k.startswith("trial_")}
+    after = tree_digest(runs / "scratch")
+    assert {k: after[k] for k in trials} == trials
+    assert len(pd.read_csv(runs / "scratch" / "trials.csv")) == 2
+
+
+def test_resuming_with_another_method_setting_is_refused(runs):
+    before = tree_digest(runs / "scratch")
+    done = run_cli("search", "--method", "scratch", *TINY, "--max-epochs", "3", "--out", runs)
+    assert done.returncode == 2
+    assert "--overwrite" in done.stderr and "max_epochs=2" in done.stderr
+    assert tree_digest(runs / "scratch") == before
+
+
+class _NaNModel(search_spaces.scratch.ScratchCNN):
+    """A scratch model whose predictions are scaled by NaN: every loss is NaN."""
+
+    def build(self, hp):
+        model = super().build(hp)
+        poisoned = keras.layers.Rescaling(math.nan)(model.outputs[0])
+        return search_spaces.blocks.compile_classifier(keras.Model(model.inputs, poisoned), 1e-3)
+
+
+def test_nan_trials_fail_and_never_become_best(tmp_path, monkeypatch):
+    from tuning import search
+
+    monkeypatch.setattr(search_spaces, "create_hypermodel", lambda *a, **k: _NaNModel())
+    config = SearchConfig(method="scratch", tuner="random", max_trials=2, max_epochs=1,
+                          data="synthetic", train_size=1000, out=str(tmp_path), verbose=0)
+    with pytest.raises(SearchFailed, match="no trial completed"):
+        search.run_search(config, log=None)
+    trials = pd.read_csv(tmp_path / "scratch" / "trials.csv")
+    assert (trials.status == "FAILED").all() and len(trials) == 2
+    assert trials.reason.str.contains("loss became nan").all()
+    assert not (tmp_path / "scratch" / "best_hyperparameters.json").exists()
+    assert not (tmp_path / "scratch" / "best_model.keras").exists()

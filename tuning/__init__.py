@@ -1,0 +1,6 @@
+"""cifar-tune: hyperparameter search for CIFAR-100 CNNs with Keras-Tuner.
+
+Library entry points: `tuning.config.SearchConfig` and `tuning.search.run_search`.
+"""
+
+__version__ = "0.1.0"

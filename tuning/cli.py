@@ -1,0 +1,125 @@
+"""`python -m tuning` / `cifar-tune`: thin argparse verbs over the library.
+
+TensorFlow is imported only inside the verbs that train, so `--help` and usage errors stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tuning.config import METHODS, PRESETS, TUNERS, SearchConfig
+from tuning.errors import SearchFailed, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line on stderr (exit 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="cifar-tune", description="Hyperparameter search for CIFAR-100 CNNs "
+                     "with Keras-Tuner: search, then summarise (reports: python -m reports).")
+    verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+
+    search = verbs.add_parser("search", help="run or resume a search over one method",
+                              description="Run (or resume) a search; every trial goes to "
+                              "OUT/METHOD/trials.csv and TensorBoard.")
+    space = search.add_argument_group("Search")
+    space.add_argument("--method", required=True, metavar="{" + ",".join(METHODS) + "}",
+                       help="scratch CNN, VGG-16 feature extraction, or VGG-16 fine-tuning")
+    space.add_argument("--tuner", default="hyperband", metavar="{" + ",".join(TUNERS) + "}")
+    space.add_argument("--preset", default=None, metavar="{" + ",".join(PRESETS) + "}",
+                       help="train the seed write-up's fixed model (one trial of --max-epochs) "
+                       "into OUT/METHOD-seed instead of searching")
+    space.add_argument("--max-epochs", type=int, default=9, help="Hyperband's largest budget; "
+                       "epochs per trial for the other tuners (default 9)")
+    space.add_argument("--factor", type=int, default=3, help="Hyperband reduction factor (>= 2)")
+    space.add_argument("--hyperband-iterations", type=int, default=1)
+    space.add_argument("--max-trials", type=int, default=10, help="random / bayesian trials")
+    space.add_argument("--patience", type=int, default=3, help="early-stopping patience (epochs)")
+    space.add_argument("--seed", type=int, default=1)
+
+    data = search.add_argument_group("Data")
+    data.add_argument("--data", default="keras", help="'keras' (download, default), 'synthetic' "
+                      "(offline stand-in) or a path: cifar-100-python/ directory, .tar.gz or .npz")
+    data.add_argument("--train-size", type=int, default=None,
+                      help="keep a stratified subset of this many training images")
+    data.add_argument("--val-size", type=int, default=None, help="validation images taken "
+                      "from the train set (default 5000, a quarter of --train-size if smaller)")
+    data.add_argument("--batch-size", type=int, default=128)
+
+    model = search.add_argument_group("Model")
+    model.add_argument("--weights", default="imagenet", help="VGG-16 weights: 'imagenet' "
+                       "(download, default), 'none' (random) or a path to a no-top .h5 file")
+    model.add_argument("--input-size", type=int, default=32,
+                       help="side VGG-16 sees; CIFAR images are upscaled (default 32)")
+    model.add_argument("--head-epochs", type=int, default=None, help="finetune: head-only "
+                       "epochs before unfreezing (default a third of --max-epochs, >= 1)")
+
+    output = search.add_argument_group("Output")
+    output.add_argument("--out", default="runs", help="run directory (default runs/)")
+    output.add_argument("--overwrite", action="store_true",
+                        help="start afresh (default: resume what OUT/METHOD holds)")
+    output.add_argument("-v", "--verbose", action="store_true", help="show Keras epoch bars")
+    output.add_argument("-q", "--quiet", action="store_true", help="no per-trial lines")
+    search.set_defaults(handler=_search)
+
+    summary = verbs.add_parser("summary", help="print the best trials of a search from disk")
+    summary.add_argument("--method", required=True, metavar="{" + ",".join(METHODS) + "}")
+    summary.add_argument("--out", default="runs")
+    summary.add_argument("--preset", default=None, metavar="{" + ",".join(PRESETS) + "}")
+    summary.add_argument("--top", type=int, default=10)
+    summary.set_defaults(handler=_summary)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except UsageError as error:
+        print(f"cifar-tune {args.verb}: error: {error}", file=sys.stderr)
+        return 2
+    except SearchFailed as error:
+        print(f"cifar-tune {args.verb}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"cifar-tune {args.verb}: interrupted; run the same command to resume",
+              file=sys.stderr)
+        return 130
+
+
+def config_from_args(args) -> SearchConfig:
+    verbosity = 0 if args.quiet else 2 if args.verbose else 1
+    return SearchConfig(
+        method=args.method, tuner=args.tuner, max_epochs=args.max_epochs, factor=args.factor,
+        hyperband_iterations=args.hyperband_iterations, max_trials=args.max_trials,
+        seed=args.seed, batch_size=args.batch_size, data=args.data, weights=args.weights,
+        train_size=args.train_size, val_size=args.val_size, input_size=args.input_size,
+        head_epochs=args.head_epochs, patience=args.patience, preset=args.preset, out=args.out,
+        overwrite=args.overwrite, verbose=verbosity)
+
+
+def _search(args) -> int:
+    config = config_from_args(args)  # validates before anything heavy is imported
+    from tuning.runtime import import_tensorflow_quietly
+    from tuning.search import run_search
+
+    import_tensorflow_quietly()
+
+    result = run_search(config, log=lambda line: print(line, flush=True))
+    print(f"best trial {result.best_trial_id}: val_accuracy {result.best_val_accuracy:.4f} "
+          f"({result.completed} completed, {result.failed} failed); model: "
+          f"{result.run_dir / 'best_model.keras'}; trials: {result.run_dir / 'trials.csv'}")
+    return 0
+
+
+def _summary(args) -> int:
+    from tuning.summary import summarize
+
+    name = args.method if args.preset is None else f"{args.method}-{args.preset}"
+    print(summarize(f"{args.out}/{name}", top=args.top))
+    return 0

@@ -1,0 +1,111 @@
+"""One typed `SearchConfig`, built from the command line or in code, validated once."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from tuning.errors import UsageError
+
+METHODS = ("scratch", "feature", "finetune")
+TUNERS = ("hyperband", "random", "bayesian")
+PRESETS = ("seed",)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything a search needs; written beside its results as `search_config.json`.
+
+    Attributes:
+        method: which search space: "scratch", "feature" or "finetune".
+        tuner: "hyperband" (default), "random" or "bayesian".
+        max_epochs: Hyperband's largest budget; the epochs of every trial for the other tuners.
+        factor: Hyperband's reduction factor (>= 2).
+        hyperband_iterations: how many times Hyperband runs its full set of brackets.
+        max_trials: trials for the random and Bayesian tuners.
+        seed: seeds the split, the tuner and Keras.
+        batch_size: images per training step.
+        data: "keras", "synthetic" or a path to CIFAR-100.
+        weights: VGG-16 weights: "imagenet", "none" or a path to a no-top weights file.
+        train_size: keep this many training images (stratified); None keeps all.
+        val_size: validation images carved from the train set; None: 5,000 (less for small sets).
+        input_size: side of the images the VGG-16 methods see (32 keeps CIFAR's size).
+        head_epochs: fine-tuning trains the head alone for this many epochs before unfreezing.
+        patience: early-stopping patience in epochs.
+        preset: "seed" trains the seed write-up's fixed model instead of searching.
+        out: the run directory; results go to `out/<method>` (`out/<method>-seed` for the preset).
+        overwrite: start afresh instead of resuming what `out/<method>` holds.
+        verbose: 0 quiet, 1 one line per trial, 2 Keras epoch bars too.
+    """
+
+    method: str
+    tuner: str = "hyperband"
+    max_epochs: int = 9
+    factor: int = 3
+    hyperband_iterations: int = 1
+    max_trials: int = 10
+    seed: int = 1
+    batch_size: int = 128
+    data: str = "keras"
+    weights: str = "imagenet"
+    train_size: int | None = None
+    val_size: int | None = None
+    input_size: int = 32
+    head_epochs: int | None = None
+    patience: int = 3
+    preset: str | None = None
+    out: str = "runs"
+    overwrite: bool = False
+    verbose: int = 1
+
+    def __post_init__(self):
+        _one_of("method", self.method, METHODS)
+        _one_of("tuner", self.tuner, TUNERS)
+        if self.preset is not None:
+            _one_of("preset", self.preset, PRESETS)
+        for name in ("max_epochs", "hyperband_iterations", "max_trials", "batch_size",
+                     "input_size", "patience"):
+            _positive(name, getattr(self, name))
+        for name in ("train_size", "val_size", "head_epochs"):
+            if getattr(self, name) is not None:
+                _positive(name, getattr(self, name))
+        if not isinstance(self.factor, int) or self.factor < 2:
+            raise UsageError(f"--factor must be an integer >= 2. Received: {self.factor!r}")
+        if self.input_size < 32:
+            raise UsageError(f"--input-size must be at least 32 (VGG-16 needs 32x32 or more). "
+                             f"Received: {self.input_size}")
+        if self.weights not in ("imagenet", "none") and not Path(self.weights).is_file():
+            raise UsageError(f"--weights {self.weights}: no such file; expected 'imagenet', "
+                             f"'none' or a VGG-16 no-top weights file (.h5)")
+
+    @property
+    def run_dir(self) -> Path:
+        """Where this search's trials, exports and TensorBoard logs go."""
+        name = self.method if self.preset is None else f"{self.method}-{self.preset}"
+        return Path(self.out) / name
+
+    @property
+    def fine_tune_head_epochs(self) -> int:
+        """Head-only epochs of a fine-tuning trial: as given, else a third of the budget (>= 1)."""
+        return self.head_epochs if self.head_epochs is not None else max(1, self.max_epochs // 3)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "SearchConfig":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in json.loads(text).items() if k in fields})
+
+
+def _one_of(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise UsageError(f"Expected `{name}` to be one of {list(allowed)}. Received: {value!r}")
+
+
+def _positive(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        flag = "--" + name.replace("_", "-")
+        raise UsageError(f"{flag} must be a positive integer. Received: {value!r}")

@@ -1,0 +1,258 @@
+"""CIFAR-100 from the Keras download, a local copy or the synthetic stand-in, split for search.
+
+Sources (`--data`): "keras" (the default: `keras.datasets.cifar100`), "synthetic" (see
+`tuning.synthetic`), or a local path: the official `cifar-100-python/` directory, its `.tar.gz`, or an
+`.npz` with `x_train, y_train, x_test, y_test` (fine labels; optional `y_train_coarse`, `y_test_coarse`).
+
+The search reads only `load_search_data`, which returns train and validation arrays and no test
+arrays; the test split is read by the reporting module through `read_split(source, "test")`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import tarfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tuning import synthetic
+from tuning.errors import UsageError
+from tuning.labels import NUM_COARSE, NUM_FINE, label_names
+
+BUILTIN_SOURCES = ("keras", "synthetic")
+OFFLINE_HINT = ("use --data PATH (a cifar-100-python/ directory, its .tar.gz or an .npz) "
+                "or --data synthetic")
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images (uint8, N x 32 x 32 x 3) with their fine and coarse labels (int64, N)."""
+
+    images: np.ndarray
+    fine: np.ndarray
+    coarse: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.fine)
+
+    def subset(self, index: np.ndarray) -> "Split":
+        return Split(self.images[index], self.fine[index], self.coarse[index])
+
+
+@dataclass(frozen=True)
+class SearchData:
+    """What a search may see: a training split and a validation split carved from the train set."""
+
+    train: Split
+    validation: Split
+    source: str
+
+    def describe(self) -> str:
+        return (f"data: {self.source} ({len(self.train)} train / "
+                f"{len(self.validation)} validation images)")
+
+
+def load_search_data(source: str, val_size: int | None = None, train_size: int | None = None,
+                     seed: int = 0) -> SearchData:
+    """Reads the train split and divides it, stratified and seeded, into train and validation.
+
+    Args:
+        source: "keras", "synthetic" or a local path.
+        val_size: validation images (default 5,000, or a quarter of `train_size` if smaller).
+        train_size: training images kept after the validation split (default: all the rest).
+        seed: seeds both the split and the subset.
+    """
+    full = read_split(source, "train")
+    val_size = default_val_size(train_size) if val_size is None else val_size
+    rest, validation = stratified_split(full, val_size, seed, what="--val-size")
+    if train_size is not None and train_size != len(rest):
+        if train_size > len(rest):
+            raise UsageError(f"--train-size {train_size} is more than the {len(rest)} training "
+                             f"images left after a {val_size}-image validation split")
+        _, rest = stratified_split(rest, train_size, seed + 1, what="--train-size")
+    return SearchData(rest, validation, describe_source(source))
+
+
+def default_val_size(train_size: int | None) -> int:
+    return 5000 if train_size is None else min(5000, max(NUM_FINE, train_size // 4))
+
+
+def stratified_split(split: Split, size: int, seed: int, what: str) -> tuple[Split, Split]:
+    """Returns (the rest, `size` images), each class in proportion."""
+    from sklearn.model_selection import train_test_split
+
+    if not NUM_FINE <= size < len(split):
+        raise UsageError(f"{what} must be between {NUM_FINE} (one image per class) and "
+                         f"{len(split) - 1}. Received: {size}")
+    rest, picked = train_test_split(np.arange(len(split)), test_size=size, random_state=seed,
+                                    stratify=split.fine)
+    return split.subset(np.sort(rest)), split.subset(np.sort(picked))
+
+
+def describe_source(source: str) -> str:
+    if source == "synthetic":
+        return f"synthetic (cifar-tune stand-in v{synthetic.VERSION})"
+    if source == "keras":
+        return "CIFAR-100 (keras.datasets download)"
+    return f"CIFAR-100 from {source}"
+
+
+def read_split(source: str, split: str) -> Split:
+    """Reads all of one split ("train" or "test") of a source, validated."""
+    if split not in ("train", "test"):
+        raise ValueError(f"Expected `split` to be 'train' or 'test'. Received: {split!r}")
+    if source == "synthetic":
+        images, fine, coarse = _cached_synthetic(split)
+    elif source == "keras":
+        images, fine, coarse = _download(split)
+    else:
+        images, fine, coarse = _read_local(Path(source), split)
+    return _validated(images, fine, coarse, f"{source} ({split})")
+
+
+def cache_dir() -> Path:
+    """Where generated data and features are kept: $CIFAR_TUNE_CACHE or ~/.cache/cifar-tune."""
+    return Path(os.environ.get("CIFAR_TUNE_CACHE", Path.home() / ".cache" / "cifar-tune"))
+
+
+def _cached_synthetic(split: str):
+    path = cache_dir() / f"synthetic-v{synthetic.VERSION}-{split}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return f["images"], f["fine"], f["coarse"]
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        pass  # absent or damaged: generate anew
+    images, fine, coarse = synthetic.generate(split)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            np.savez(f, images=images, fine=fine, coarse=coarse)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only cache costs a regeneration next time, nothing more
+    return images, fine, coarse
+
+
+def _download(split: str):
+    import keras  # deferred: keeps `--help` and usage errors free of TensorFlow
+
+    try:
+        train, test = keras.datasets.cifar100.load_data(label_mode="fine")
+        coarse_train, coarse_test = keras.datasets.cifar100.load_data(label_mode="coarse")
+    except Exception as error:  # keras raises a bare Exception for URL failures
+        raise UsageError(f"could not download CIFAR-100 ({_first_line(error)}); offline? "
+                         + OFFLINE_HINT) from None
+    (images, fine), (_, coarse) = (train, coarse_train) if split == "train" else (test, coarse_test)
+    return images, fine.reshape(-1), coarse.reshape(-1)
+
+
+def _read_local(path: Path, split: str):
+    if not path.exists():
+        raise UsageError(f"--data {path}: no such file or directory; expected 'keras', "
+                         f"'synthetic' or a path to CIFAR-100")
+    try:
+        if path.is_dir():
+            return _read_python_dir(path, split)
+        if path.name.endswith((".tar.gz", ".tgz")):
+            return _read_tarball(path, split)
+        if path.suffix == ".npz":
+            return _read_npz(path, split)
+    except UsageError:
+        raise
+    except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile,
+            tarfile.TarError, pickle.UnpicklingError) as error:
+        raise UsageError(f"--data {path}: unreadable CIFAR-100 {split} data "
+                         f"({type(error).__name__}: {_first_line(error)})") from None
+    raise UsageError(f"--data {path}: expected a cifar-100-python/ directory, a .tar.gz or an .npz")
+
+
+def _read_python_dir(path: Path, split: str):
+    if (path / "cifar-100-python").is_dir():
+        path = path / "cifar-100-python"
+    if not (path / split).is_file():
+        raise UsageError(f"--data {path}: no '{split}' file (expected the official "
+                         f"cifar-100-python/ layout: meta, train, test)")
+    with open(path / split, "rb") as f:
+        return _from_batch(safe_unpickle(f))
+
+
+def _read_tarball(path: Path, split: str):
+    with tarfile.open(path, "r:gz") as tar:
+        member = next((m for m in tar.getmembers()
+                       if m.isfile() and Path(m.name).name == split), None)
+        if member is None:
+            raise UsageError(f"--data {path}: no '{split}' member in the archive")
+        return _from_batch(safe_unpickle(io.BytesIO(tar.extractfile(member).read())))
+
+
+def _read_npz(path: Path, split: str):
+    prefix = "train" if split == "train" else "test"
+    with np.load(path, allow_pickle=False) as f:
+        images, fine = f[f"x_{prefix}"], f[f"y_{prefix}"].reshape(-1)
+        coarse_key = f"y_{prefix}_coarse"
+        if coarse_key in f:
+            return images, fine, f[coarse_key].reshape(-1)
+    fine_ok = fine.astype(np.int64, copy=False)
+    if fine_ok.size and (fine_ok.min() < 0 or fine_ok.max() >= NUM_FINE):
+        return images, fine, np.zeros_like(fine_ok)  # _validated names the bad labels
+    return images, fine, label_names().fine_to_coarse[fine_ok]
+
+
+def _from_batch(batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The official pickle: {b'data': uint8 [N, 3072] (channels first), b'fine_labels', ...}."""
+    if not isinstance(batch, dict):
+        raise ValueError(f"expected a dict, found {type(batch).__name__}")
+    batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    data = np.asarray(batch["data"])
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise UsageError(f"images of shape {data.shape}; expected (N, 3072) as in CIFAR-100")
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return images, np.asarray(batch["fine_labels"]), np.asarray(batch["coarse_labels"])
+
+
+class _ArraysOnlyUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays; any other class is refused, never imported."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 spell byte strings
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refused to load {module}.{name}: CIFAR-100 files hold only "
+                                     f"arrays, lists, dicts and strings")
+
+
+def safe_unpickle(file) -> object:
+    """Loads a CIFAR-100 pickle (Python 2 byte strings included) without running its code."""
+    return _ArraysOnlyUnpickler(file, encoding="bytes").load()
+
+
+def _validated(images, fine, coarse, what: str) -> Split:
+    images, fine, coarse = np.asarray(images), np.asarray(fine), np.asarray(coarse)
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3):
+        raise UsageError(f"{what}: images must be uint8 of shape (N, 32, 32, 3). Received: "
+                         f"{images.dtype} {images.shape}")
+    if not (len(images) == len(fine) == len(coarse)) or len(images) == 0:
+        raise UsageError(f"{what}: {len(images)} images but {len(fine)} fine and {len(coarse)} "
+                         f"coarse labels")
+    for labels, count, kind in ((fine, NUM_FINE, "fine"), (coarse, NUM_COARSE, "coarse")):
+        if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= count:
+            raise UsageError(f"{what}: {kind} labels must be integers in [0, {count - 1}]. "
+                             f"Received: {labels.dtype} in [{labels.min()}, {labels.max()}]")
+    return Split(images, fine.astype(np.int64), coarse.astype(np.int64))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

@@ -1,0 +1,21 @@
+"""`tf.data` pipelines fed from uint8 arrays: casting in `map` keeps every `fit` call fast.
+
+Models receive float32 pixels in [0, 255] and normalise inside themselves (rescaling, or VGG-16's own
+preprocessing), so a saved model takes raw images.
+"""
+
+from __future__ import annotations
+
+from tuning.data import Split
+
+
+def to_dataset(split: Split, batch_size: int, shuffle: bool = False, seed: int = 0):
+    """Batches of (float32 images [B, 32, 32, 3] in 0-255, fine labels), prefetched."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((split.images, split.fine))
+    if shuffle:
+        ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y),
+                                  num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,189 @@
+"""Builds the tuner, runs the search over train + validation, and leaves every trial on disk.
+
+`run_search(config)` is the library entry point; `python -m tuning search` is a thin wrapper.
+Run directory (`config.run_dir`): keras-tuner's trials and oracle state, `tensorboard/` (one run per
+trial plus the HParams config), `trials.csv`, `best_hyperparameters.json`, `best_model.keras` and
+`search_config.json`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from tuning.config import SearchConfig
+from tuning.data import SearchData, load_search_data
+from tuning.errors import SearchFailed, UsageError
+from tuning.files import atomic_path, atomic_write_text
+
+CONFIG_FILE, BEST_MODEL_FILE = "search_config.json", "best_model.keras"
+# Settings that define a search: resuming a directory with other values would mix two searches.
+_IDENTITY = ("method", "tuner", "preset", "max_epochs", "factor", "data", "input_size")
+
+
+@dataclass
+class SearchResult:
+    run_dir: Path
+    best_trial_id: str
+    best_val_accuracy: float
+    completed: int
+    failed: int
+
+
+def run_search(config: SearchConfig, log=print) -> SearchResult:
+    """Runs (or resumes) the search `config` describes. Raises UsageError, SearchFailed."""
+    _check_resumable(config)
+    data = load_search_data(config.data, config.val_size, config.train_size, config.seed)
+    if log:
+        log(f"{config.method} search ({config.preset or config.tuner}), seed {config.seed}, "
+            f"{data.describe()} -> {config.run_dir}")
+
+    import keras
+    from keras_tuner.src import config as kt_config
+
+    kt_config.DEBUG = config.verbose >= 2  # else a failed trial's traceback goes to trials.csv only
+    # Checkpoints carry optimizer slots a freshly built model lacks; Hyperband's reloads only
+    # need the weights, so Keras's warning about skipping them says nothing to act on.
+    warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+    keras.utils.set_random_seed(config.seed)
+    hypermodel = _hypermodel(config)
+    tuner = _make_tuner(config, hypermodel, data, log)
+    atomic_write_text(config.run_dir / CONFIG_FILE, config.to_json())
+    return _search(config, tuner, data)
+
+
+def _check_resumable(config: SearchConfig) -> None:
+    path = config.run_dir / CONFIG_FILE
+    if config.overwrite or not path.exists():
+        return
+    try:
+        previous = SearchConfig.from_json(path.read_text())
+    except (ValueError, TypeError, UsageError):
+        raise UsageError(f"{path} is unreadable; pass --overwrite to start afresh or choose "
+                         f"another --out") from None
+    changed = [k for k in _IDENTITY if getattr(previous, k) != getattr(config, k)]
+    if changed:
+        was = ", ".join(f"{k}={getattr(previous, k)!r}" for k in changed)
+        raise UsageError(f"{config.run_dir} holds a search with {was}; resuming it with other "
+                         f"settings would mix two searches: pass --overwrite or another --out")
+
+
+def _hypermodel(config: SearchConfig):
+    from search_spaces import BackboneError, create_hypermodel, vgg16_base
+
+    if config.method != "scratch":
+        try:  # once, up front: a bad weights file is a usage error, not a failed trial
+            vgg16_base(config.weights, config.input_size)
+        except BackboneError as error:
+            raise UsageError(str(error)) from None
+    return create_hypermodel(config.method, config.weights, config.input_size,
+                             config.fine_tune_head_epochs)
+
+
+def _make_tuner(config: SearchConfig, hypermodel, data: SearchData, log):
+    import keras_tuner as kt
+
+    from search_spaces import SEED_PRESETS
+    from tuning.records import TrialRecorder
+
+    common = dict(objective=kt.Objective("val_accuracy", "max"), seed=config.seed,
+                  directory=config.out, project_name=config.run_dir.name,
+                  overwrite=config.overwrite, max_consecutive_failed_trials=5)
+    if config.preset:
+        fixed = kt.HyperParameters()
+        for name, value in SEED_PRESETS[config.method].items():
+            fixed.Fixed(name, value)
+        cls, kwargs = kt.RandomSearch, dict(max_trials=1, hyperparameters=fixed,
+                                            tune_new_entries=False)
+    elif config.tuner == "hyperband":
+        cls, kwargs = kt.Hyperband, dict(max_epochs=config.max_epochs, factor=config.factor,
+                                         hyperband_iterations=config.hyperband_iterations)
+    elif config.tuner == "random":
+        cls, kwargs = kt.RandomSearch, dict(max_trials=config.max_trials)
+    else:
+        cls, kwargs = kt.BayesianOptimization, dict(max_trials=config.max_trials)
+
+    tuner = _recording(cls)(hypermodel, **common, **kwargs)
+    planned = _planned(tuner.oracle, config)
+    describe = {"method": config.method, "data": data.source, "seed": config.seed,
+                "train_images": len(data.train), "validation_images": len(data.validation)}
+    tuner.recorder = TrialRecorder(config.run_dir, *planned, describe,
+                                   log=log if config.verbose >= 1 else None)
+    return tuner
+
+
+def _recording(tuner_class):
+    """`tuner_class` with a `recorder` told of each trial's start, training and end."""
+
+    class Recording(tuner_class):
+        def on_trial_begin(self, trial):
+            super().on_trial_begin(trial)
+            self.recorder.trial_started(trial)
+
+        def run_trial(self, trial, *args, **kwargs):
+            histories = super().run_trial(trial, *args, **kwargs)
+            self.recorder.trial_trained(trial, histories)
+            return histories
+
+        def on_trial_end(self, trial):
+            super().on_trial_end(trial)
+            self.recorder.trial_ended(self.oracle.trials.values(), trial)
+
+    Recording.__name__ = f"Recording{tuner_class.__name__}"
+    return Recording
+
+
+def _planned(oracle, config: SearchConfig) -> tuple[int, int]:
+    """(trials, epochs) the search will run at most, for progress and ETA."""
+    if config.preset:
+        return 1, config.max_epochs
+    if config.tuner != "hyperband":
+        return config.max_trials, config.max_trials * config.max_epochs
+    trials = epochs = 0
+    for bracket in range(oracle._get_num_brackets()):
+        for round_num in range(bracket + 1):
+            size = oracle._get_size(bracket, round_num)
+            start = oracle._get_epochs(bracket, round_num - 1) if round_num else 0
+            trials += size
+            epochs += size * (oracle._get_epochs(bracket, round_num) - start)
+    return trials * config.hyperband_iterations, epochs * config.hyperband_iterations
+
+
+def _search(config: SearchConfig, tuner, data: SearchData) -> SearchResult:
+    import keras
+
+    from tuning.callbacks import FailOnNaN
+    from tuning.hparams import write_hparams_config
+    from tuning.pipeline import to_dataset
+    from tuning.records import best_completed_trial
+
+    log_dir = config.run_dir / "tensorboard"
+    write_hparams_config(log_dir, tuner.oracle.get_space())
+    callbacks = [
+        keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False),
+        keras.callbacks.EarlyStopping("val_accuracy", patience=config.patience, mode="max"),
+        FailOnNaN(),
+    ]
+    train = to_dataset(data.train, config.batch_size, shuffle=True, seed=config.seed)
+    validation = to_dataset(data.validation, config.batch_size)
+    try:
+        tuner.search(train, validation_data=validation, epochs=config.max_epochs, shuffle=False,
+                     callbacks=callbacks, verbose=1 if config.verbose >= 2 else 0)
+    except RuntimeError as error:  # keras-tuner's consecutive-failure limit
+        tuner.recorder.export(tuner.oracle.trials.values())
+        raise SearchFailed(f"search stopped: {str(error).strip().splitlines()[0]} "
+                           f"(reasons in {config.run_dir / 'trials.csv'})") from None
+    trials = list(tuner.oracle.trials.values())
+    tuner.recorder.export(trials)
+    best = best_completed_trial(trials)
+    failed = sum(t.status == "FAILED" for t in trials)
+    if best is None:
+        raise SearchFailed(f"no trial completed ({failed} failed; reasons in "
+                           f"{config.run_dir / 'trials.csv'})")
+    with atomic_path(config.run_dir / BEST_MODEL_FILE) as tmp:
+        model = tuner.load_model(best)  # checkpoints hold weights only: no optimizer state lost
+        model.optimizer.build(model.trainable_variables)  # so the saved file reloads quietly
+        model.save(tmp)
+    completed = sum(t.status == "COMPLETED" for t in trials)
+    return SearchResult(config.run_dir, best.trial_id, best.score, completed, failed)
