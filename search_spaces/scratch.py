@@ -29,6 +29,11 @@ class ScratchCNN(kt.HyperModel):
         learning_rate: Float 1e-4-1e-2, log scale (Adam).
         flip: Boolean, random horizontal flips; rotation: Choice 0 / 0.05 / 0.1 (of a full turn);
         zoom: Choice 0 / 0.1 / 0.2. Augmentation runs only while training.
+
+    Batch norm uses momentum 0.9 (Keras: 0.99): with Hyperband's 1-epoch first rounds on small
+    subsets, the slower moving averages are still far from the data when validation runs, which
+    measured 1-3% val accuracy after one epoch against 11% with 0.9, and Hyperband then discards
+    exactly the configurations that end best.
     """
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
@@ -49,7 +54,7 @@ class ScratchCNN(kt.HyperModel):
             for _ in range(convs_per_block):
                 x = layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm)(x)
                 if batch_norm:
-                    x = layers.BatchNormalization()(x)
+                    x = layers.BatchNormalization(momentum=0.9)(x)
                 x = layers.ReLU()(x)
             x = layers.MaxPooling2D()(x)
         x = layers.Flatten()(x)

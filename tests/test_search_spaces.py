@@ -1,0 +1,95 @@
+"""The search spaces: what they declare, and fine-tuning's two phases."""
+
+import keras
+import keras_tuner as kt
+import numpy as np
+import pytest
+
+from search_spaces import SEED_PRESETS, create_hypermodel
+
+
+class _Counter(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def on_train_begin(self, logs=None):
+        self.calls.append("begin")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.calls.append(epoch)
+
+    def on_train_end(self, logs=None):
+        self.calls.append("end")
+
+
+def _tiny_data():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (32, 32, 32, 3)).astype("float32")
+    return x, rng.integers(0, 100, 32)
+
+
+def _finetune(unfreeze_blocks=2):
+    hypermodel = create_hypermodel("finetune", weights="none", head_epochs=1)
+    hp = kt.HyperParameters()
+    hp.Fixed("unfreeze_blocks", unfreeze_blocks)
+    hp.Fixed("finetune_learning_rate", 3e-5)
+    hp.Fixed("head_learning_rate", 2e-3)
+    return hypermodel, hp, hypermodel.build(hp)
+
+
+def _trainable_blocks(model):
+    base = model.get_layer("vgg16")
+    return sorted({layer.name.split("_")[0] for layer in base.layers
+                   if layer.trainable and layer.weights and base.trainable})
+
+
+def test_finetune_trains_the_head_then_unfreezes_as_one_session():
+    hypermodel, hp, model = _finetune(unfreeze_blocks=2)
+    assert _trainable_blocks(model) == []
+    counter = _Counter()
+    x, y = _tiny_data()
+    history = hypermodel.fit(hp, model, x, y, epochs=2, callbacks=[counter], verbose=0)
+    assert counter.calls == ["begin", 0, 1, "end"]
+    assert history.epoch == [0, 1] and len(history.history["loss"]) == 2
+    assert _trainable_blocks(model) == ["block4", "block5"]
+    assert float(model.optimizer.learning_rate) == pytest.approx(3e-5)
+
+
+def test_promoted_finetune_trial_resumes_in_the_fine_tune_phase():
+    hypermodel, hp, model = _finetune(unfreeze_blocks=1)
+    counter = _Counter()
+    x, y = _tiny_data()
+    history = hypermodel.fit(hp, model, x, y, epochs=3, initial_epoch=1, callbacks=[counter],
+                             verbose=0)
+    assert counter.calls == ["begin", 1, 2, "end"]
+    assert history.epoch == [1, 2]
+    assert _trainable_blocks(model) == ["block5"]
+    assert float(model.optimizer.learning_rate) == pytest.approx(3e-5)
+
+
+def test_head_only_budget_never_unfreezes():
+    hypermodel, hp, model = _finetune()
+    x, y = _tiny_data()
+    hypermodel.fit(hp, model, x, y, epochs=1, verbose=0)
+    assert _trainable_blocks(model) == []
+    assert float(model.optimizer.learning_rate) == pytest.approx(2e-3)
+
+
+@pytest.mark.parametrize("method", ["scratch", "feature", "finetune"])
+def test_every_searched_value_is_declared_in_build(method):
+    hypermodel = create_hypermodel(method, weights="none")
+    hp = kt.HyperParameters()
+    model = hypermodel.build(hp)
+    assert model.output_shape == (None, 100)
+    assert set(SEED_PRESETS[method]) <= set(hp.values)
+
+
+def test_seed_preset_builds_the_seed_cnn():
+    hp = kt.HyperParameters()
+    for name, value in SEED_PRESETS["scratch"].items():
+        hp.Fixed(name, value)
+    model = create_hypermodel("scratch").build(hp)
+    convs = [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    dense = [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert convs == [32, 64, 128] and dense == [256, 100]
