@@ -36,3 +36,18 @@ def tree_digest(folder: Path) -> dict:
     """Checksums of every file below `folder`, to show a run directory was left untouched."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+
+
+SMALL_SEARCH = ["--data", "synthetic", "--weights", "none", "--max-epochs", "2",
+                "--train-size", "2000"]
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    """One small search per method, run through the CLI exactly as a user would."""
+    out = tmp_path_factory.mktemp("runs")
+    for method in ("scratch", "feature", "finetune"):
+        done = run_cli("search", "--method", method, *SMALL_SEARCH, "--out", out)
+        assert done.returncode == 0, done.stderr
+        assert "trial 2/2" in done.stdout and "best trial" in done.stdout
+    return out

@@ -9,23 +9,12 @@ import pandas as pd
 import pytest
 
 import search_spaces
-from conftest import run_cli, tree_digest
+from conftest import SMALL_SEARCH, run_cli, tree_digest
 from tuning.config import SearchConfig
 from tuning.data import load_search_data
 from tuning.errors import SearchFailed
 
-TINY = ["--data", "synthetic", "--weights", "none", "--max-epochs", "2", "--train-size", "2000"]
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """One small search per method, run through the CLI exactly as the issue asks."""
-    out = tmp_path_factory.mktemp("runs")
-    for method in ("scratch", "feature", "finetune"):
-        done = run_cli("search", "--method", method, *TINY, "--out", out)
-        assert done.returncode == 0, done.stderr
-        assert "trial 2/2" in done.stdout and "best trial" in done.stdout
-    return out
+TINY = SMALL_SEARCH
 
 
 @pytest.mark.parametrize("method", ["scratch", "feature", "finetune"])

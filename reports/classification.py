@@ -1,0 +1,37 @@
+"""scikit-learn classification reports over the 100 fine classes and the 20 superclasses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tuning.labels import LabelNames
+
+
+def write_classification_reports(folder: Path, fine: np.ndarray, predicted: np.ndarray,
+                                 names: LabelNames) -> "object":
+    """Writes `classification_report.{txt,csv}` and `coarse_classification_report.{txt,csv}`.
+
+    Returns:
+        The fine report as a DataFrame (one row per class, then the averages).
+    """
+    fine_frame = _write(folder / "classification_report", fine, predicted, names.fine)
+    to_coarse = names.fine_to_coarse
+    _write(folder / "coarse_classification_report", to_coarse[fine], to_coarse[predicted],
+           names.coarse)
+    return fine_frame
+
+
+def _write(stem: Path, true: np.ndarray, predicted: np.ndarray, class_names) -> "object":
+    import pandas as pd
+    from sklearn.metrics import classification_report
+
+    kwargs = dict(labels=np.arange(len(class_names)), target_names=list(class_names),
+                  zero_division=0)
+    stem.with_suffix(".txt").write_text(
+        classification_report(true, predicted, digits=4, **kwargs))
+    frame = pd.DataFrame(classification_report(true, predicted, output_dict=True,
+                                               **kwargs)).transpose()
+    frame.to_csv(stem.with_suffix(".csv"), index_label="class")
+    return frame

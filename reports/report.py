@@ -1,0 +1,118 @@
+"""`python -m reports --method M`: retrain the search's best configurations, test each once, report.
+
+Reads only what the search wrote (`search_config.json`, `trials.csv`, keras-tuner's trial
+records), so a report can run days later, elsewhere, after a resumed search. Writes
+`OUT/M/report/` (one `rankN/` folder per configuration when `top` > 1) through a temporary folder
+renamed into place, so an interrupted report leaves the previous one intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+
+from reports.runs import Configuration, read_search
+from reports.test_data import load_test_split
+from tuning.data import load_search_data
+from tuning.labels import label_names
+
+REPORT_DIR = "report"
+
+
+def build_report(out: str | Path, name: str, top: int = 1, epochs: int | None = None,
+                 seeds: int = 1, log=print) -> Path:
+    """Retrains the `top` configurations of `out/name` for `epochs` (default: the search's
+    max epochs) with `seeds` seeds each, evaluates each once on the test split, writes the report.
+
+    Returns:
+        The report folder.
+    """
+    record = read_search(out, name)
+    config = record.config
+    data = load_search_data(config.data, config.val_size, config.train_size, config.seed)
+    test = load_test_split(config.data)
+    epochs = epochs or config.max_epochs
+    staging = record.run_dir / f".{REPORT_DIR}.tmp-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        for conf in record.ranked(top):
+            folder = staging if top == 1 else staging / f"rank{conf.rank}"
+            folder.mkdir(parents=True)
+            if log:
+                log(f"{name}: retraining rank {conf.rank} (trial {conf.trial_id}, search val "
+                    f"accuracy {conf.val_accuracy:.4f}) for up to {epochs} epochs, {seeds} seed(s)")
+            metrics = report_configuration(folder, record, conf, data, test, epochs, seeds)
+            if log:
+                final = record.run_dir / REPORT_DIR / folder.relative_to(staging)
+                log(f"{name}: rank {conf.rank} test accuracy {metrics['test_accuracy']:.4f} "
+                    f"-> {final}")
+        return _swap_into_place(staging, record.run_dir / REPORT_DIR)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def report_configuration(folder: Path, record, conf: Configuration, data, test, epochs: int,
+                         seeds: int) -> dict:
+    """Retrains one configuration per seed; the first seed's model gives the files."""
+    import keras
+
+    from reports.retrain import retrain
+    from tuning.pipeline import to_dataset
+
+    config, names = record.config, label_names()
+    runs, kept = [], None
+    for seed in range(config.seed, config.seed + seeds):
+        retrained = retrain(config, conf.values, data, epochs, seed)
+        probabilities = retrained.model.predict(to_dataset(test, 512), verbose=0)
+        runs.append(_metrics(probabilities, test, retrained, names))
+        if kept is None:
+            kept = (retrained, probabilities)
+        else:
+            keras.backend.clear_session()
+    retrained, probabilities = kept
+    metrics = {**runs[0], "method": config.method, "search": str(record.run_dir),
+               "rank": conf.rank, "trial_id": conf.trial_id,
+               "search_val_accuracy": conf.val_accuracy, "data": data.source,
+               "test_images": len(test), "hyperparameters": conf.values}
+    if seeds > 1:
+        from reports.metrics import mean_and_std
+
+        metrics["over_seeds"] = mean_and_std(runs)
+        metrics["per_seed"] = runs
+    from reports.artifacts import write_artifacts
+
+    write_artifacts(folder, retrained, probabilities, test, metrics, names)
+    return metrics
+
+
+def _metrics(probabilities, test, retrained, names) -> dict:
+    from reports.metrics import test_metrics
+
+    return {**test_metrics(probabilities, test.fine, names.fine_to_coarse),
+            "parameters": int(retrained.model.count_params()),
+            "retrain_seconds": retrained.seconds, "epochs": retrained.epochs,
+            "seed": retrained.seed}
+
+
+def _swap_into_place(staging: Path, target: Path) -> Path:
+    """Replaces `target` with `staging`; the old report survives until the new one is in place."""
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def read_report_metrics(run_dir: Path) -> dict | None:
+    """The rank-1 `metrics.json` of a run's report, or None when it has none."""
+    for path in (run_dir / REPORT_DIR / "metrics.json",
+                 run_dir / REPORT_DIR / "rank1" / "metrics.json"):
+        if path.is_file():
+            return json.loads(path.read_text())
+    return None
+
+

@@ -1,0 +1,50 @@
+"""Retrains one configuration at the full budget, keeping the best epoch by val accuracy."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from tuning.config import SearchConfig
+from tuning.data import SearchData
+
+
+@dataclass
+class Retrained:
+    model: "object"  # keras.Model with its best-by-val-accuracy weights restored
+    history: dict  # per-epoch metrics, train and validation
+    seconds: float
+    epochs: int
+    seed: int
+
+
+def retrain(config: SearchConfig, values: dict, data: SearchData, epochs: int,
+            seed: int) -> Retrained:
+    """Builds `values` with the search's own HyperModel and trains it on the search's split.
+
+    Early stopping watches val accuracy with the search's patience and restores the best epoch's
+    weights at the end (Keras keeps them in memory), so the model tested is the one validation
+    chose. The test split is not touched here.
+    """
+    import keras
+    import keras_tuner as kt
+
+    from search_spaces import create_hypermodel
+    from tuning.pipeline import to_dataset
+
+    keras.utils.set_random_seed(seed)
+    hp = kt.HyperParameters()
+    for name, value in values.items():
+        hp.Fixed(name, value)
+    hypermodel = create_hypermodel(config.method, config.weights, config.input_size,
+                                   config.fine_tune_head_epochs)
+    model = hypermodel.build(hp)
+    stop = keras.callbacks.EarlyStopping("val_accuracy", patience=config.patience, mode="max",
+                                         restore_best_weights=True)
+    start = time.perf_counter()
+    history = hypermodel.fit(
+        hp, model, to_dataset(data.train, config.batch_size, shuffle=True, seed=seed),
+        validation_data=to_dataset(data.validation, config.batch_size), epochs=epochs,
+        callbacks=[stop], verbose=0, shuffle=False)
+    seconds = time.perf_counter() - start
+    return Retrained(model, dict(history.history), round(seconds, 1), len(history.epoch), seed)

@@ -1,0 +1,142 @@
+"""Reports: retrain the winner, test once, write every file; read only what the search wrote."""
+
+import json
+import shutil
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import run_cli, tree_digest
+
+FILES = ("metrics.json", "classification_report.txt", "classification_report.csv",
+         "coarse_classification_report.txt", "coarse_classification_report.csv", "curves.png",
+         "confusion_coarse.png", "confusion_fine.png", "per_class_f1.png", "examples.png",
+         "predictions.csv", "history.csv", "model.keras", "index.html")
+TEST_IMAGES = 10_000
+
+
+@pytest.fixture(scope="session")
+def reported(runs):
+    """`python -m reports` for each method, each in a fresh process, then the summary."""
+    for method in ("scratch", "feature", "finetune"):
+        done = run_cli("--method", method, "--out", runs, "--epochs", "1", module="reports")
+        assert done.returncode == 0, done.stderr
+        assert "test accuracy" in done.stdout
+    done = run_cli("summary", "--out", runs, module="reports")
+    assert done.returncode == 0, done.stderr
+    return runs
+
+
+@pytest.mark.parametrize("method", ["scratch", "feature", "finetune"])
+def test_report_writes_every_file_and_its_numbers_add_up(reported, method):
+    folder = reported / method / "report"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(FILES)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    predictions = pd.read_csv(folder / "predictions.csv")
+    assert len(predictions) == TEST_IMAGES == metrics["test_images"]
+    assert metrics["test_accuracy"] == pytest.approx(
+        (predictions.true == predictions.predicted).mean())
+    report = pd.read_csv(folder / "classification_report.csv", index_col="class")
+    assert report.iloc[:100]["support"].sum() == TEST_IMAGES
+    coarse = pd.read_csv(folder / "coarse_classification_report.csv", index_col="class")
+    assert coarse.iloc[:20]["support"].sum() == TEST_IMAGES
+    assert metrics["data"].startswith("synthetic") and metrics["seed"] == 1
+    for key in ("test_loss", "test_top5_accuracy", "macro_f1", "weighted_f1", "coarse_accuracy",
+                "parameters", "retrain_seconds", "epochs", "hyperparameters"):
+        assert key in metrics
+    page = (folder / "index.html").read_text()
+    assert all(f"src='{png}'" in page for png in FILES if png.endswith(".png"))
+
+
+def test_reported_model_reloads_and_predicts_as_reported(reported):
+    import keras
+
+    import search_spaces  # noqa: F401  (registers the custom layers)
+    from tuning.data import read_split
+
+    folder = reported / "finetune" / "report"
+    model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
+    test = read_split("synthetic", "test")
+    predicted = model.predict(test.images[:64].astype("float32"), verbose=0).argmax(axis=1)
+    expected = pd.read_csv(folder / "predictions.csv").predicted.to_numpy()[:64]
+    np.testing.assert_array_equal(predicted, expected)
+
+
+def test_summary_puts_the_methods_beside_the_seed_write_up(reported):
+    table = pd.read_csv(reported / "summary.csv")
+    for label in ("CNN from scratch", "Feature extraction (VGG-16)",
+                  "Transfer learning + fine-tuning (VGG-16)"):
+        assert label in set(table.method)
+        assert f"{label} (seed write-up, published)" in set(table.method)
+    published = table[table.method.str.contains("published")]
+    assert sorted(published["test accuracy"].round(3)) == [0.401, 0.478, 0.575]
+    ours = table[~table.method.str.contains("published")]
+    assert ours.data.str.startswith("synthetic").all() and (ours.trials == 2).all()
+    assert "<table" in (reported / "summary.html").read_text()
+    assert "| method |" in (reported / "summary.md").read_text()
+
+
+def test_seeds_report_mean_and_std(runs, tmp_path):
+    out = tmp_path / "runs"
+    shutil.copytree(runs / "scratch", out / "scratch", ignore=shutil.ignore_patterns("report"))
+    done = run_cli("--method", "scratch", "--out", out, "--epochs", "1", "--seeds", "2",
+                   module="reports")
+    assert done.returncode == 0, done.stderr
+    metrics = json.loads((out / "scratch" / "report" / "metrics.json").read_text())
+    assert [run["seed"] for run in metrics["per_seed"]] == [1, 2]
+    accuracies = [run["test_accuracy"] for run in metrics["per_seed"]]
+    assert metrics["over_seeds"]["test_accuracy"]["mean"] == pytest.approx(np.mean(accuracies))
+    assert metrics["over_seeds"]["test_accuracy"]["std"] == pytest.approx(np.std(accuracies))
+
+
+def _one_line_exit_2(done):
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    return lines[0]
+
+
+def test_missing_search_names_the_command_to_run(tmp_path):
+    line = _one_line_exit_2(run_cli("--method", "feature", "--out", tmp_path, module="reports"))
+    assert "python -m tuning search --method feature" in line
+
+
+def test_a_search_whose_trials_all_failed_is_refused(runs, tmp_path):
+    run_dir = tmp_path / "scratch"
+    shutil.copytree(runs / "scratch", run_dir, ignore=shutil.ignore_patterns("report"))
+    trials = pd.read_csv(run_dir / "trials.csv")
+    trials["status"] = "FAILED"
+    trials.to_csv(run_dir / "trials.csv", index=False)
+    line = _one_line_exit_2(run_cli("--method", "scratch", "--out", tmp_path, module="reports"))
+    assert "failed" in line
+
+
+def test_unavailable_test_data_leaves_the_previous_report_intact(reported, tmp_path):
+    run_dir = tmp_path / "scratch"
+    shutil.copytree(reported / "scratch", run_dir)
+    config = json.loads((run_dir / "search_config.json").read_text())
+    config["data"] = str(tmp_path / "gone.npz")
+    (run_dir / "search_config.json").write_text(json.dumps(config))
+    before = tree_digest(run_dir)
+    line = _one_line_exit_2(run_cli("--method", "scratch", "--out", tmp_path, module="reports"))
+    assert "gone.npz" in line
+    assert tree_digest(run_dir) == before
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_report_pages_render_in_headless_chromium(reported, tmp_path):
+    for page in (reported / "finetune" / "report" / "index.html", reported / "summary.html"):
+        shot = tmp_path / f"{page.parent.name}.png"
+        subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                        "--disable-quic", "--no-first-run", "--disable-background-networking",
+                        "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
+                        f"--screenshot={shot}", "--window-size=1400,2400", page.as_uri()],
+                       capture_output=True, timeout=120)
+        from PIL import Image
+
+        pixels = np.asarray(Image.open(shot).convert("L"))
+        assert pixels.shape == (2400, 1400)
+        assert (pixels < 250).mean() > 0.02, f"{shot} is blank"
