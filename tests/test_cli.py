@@ -42,7 +42,8 @@ def _weights_of_another_model(path):
 @pytest.mark.parametrize("case", [
     "unknown-method", "unknown-tuner", "zero-epochs", "text-epochs", "factor-1", "batch-0",
     "missing-data", "corrupt-data", "wrong-shape-data", "missing-weights", "corrupt-weights",
-    "foreign-weights", "offline-download", "train-size-too-big",
+    "foreign-weights", "offline-download", "train-size-too-big", "labels-out-of-range",
+    "truncated-tarball", "out-is-a-file",
 ])
 def test_bad_input_is_one_line_exit_2_and_damages_nothing(case, finished_run, tmp_path):
     corrupt = tmp_path / "corrupt.npz"
@@ -51,6 +52,14 @@ def test_bad_input_is_one_line_exit_2_and_damages_nothing(case, finished_run, tm
     gray = np.zeros((200, 32, 32), np.uint8)
     np.savez(wrong_shape, x_train=gray, y_train=np.zeros(200, int), x_test=gray,
              y_test=np.zeros(200, int))
+    bad_labels = tmp_path / "labels.npz"
+    images = np.zeros((400, 32, 32, 3), np.uint8)
+    np.savez(bad_labels, x_train=images, y_train=np.arange(400) % 150, x_test=images,
+             y_test=np.zeros(400, int))
+    tarball = tmp_path / "cifar-100-python.tar.gz"
+    tarball.write_bytes(b"\x1f\x8b\x08\x00" + b"\0" * 100)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
     junk = tmp_path / "junk.h5"
     junk.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
     method = "feature" if "weights" in case else "scratch"
@@ -66,6 +75,8 @@ def test_bad_input_is_one_line_exit_2_and_damages_nothing(case, finished_run, tm
         "corrupt-weights": ["--weights", junk],
         "foreign-weights": ["--weights", _weights_of_another_model(tmp_path / "x.weights.h5")],
         "offline-download": ["--data", "keras"], "train-size-too-big": ["--train-size", "99999"],
+        "labels-out-of-range": ["--data", bad_labels], "truncated-tarball": ["--data", tarball],
+        "out-is-a-file": ["--out", a_file],
     }[case]
     before = tree_digest(finished_run)
     done = run_cli(*base, *change)

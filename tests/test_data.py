@@ -105,6 +105,22 @@ def test_truncated_npz_is_a_usage_error(tmp_path):
         data.read_split(str(bad), "train")
 
 
+@pytest.mark.parametrize("kind", ["pickle", "tarball"])
+def test_truncated_pickle_or_tarball_is_a_usage_error(tmp_path, kind):
+    images = np.zeros((200, 32, 32, 3), np.uint8)
+    root = _write_official_dir(tmp_path / "full", images, np.arange(200) % 100,
+                               np.arange(200) % 20)
+    (root / "train").write_bytes((root / "train").read_bytes()[:5000])
+    source = root
+    if kind == "tarball":
+        source = tmp_path / "cifar-100-python.tar.gz"
+        with tarfile.open(source, "w:gz") as tar:
+            tar.add(root, arcname="cifar-100-python")
+        source.write_bytes(source.read_bytes()[:3000])
+    with pytest.raises(UsageError, match="unreadable"):
+        data.read_split(str(source), "train")
+
+
 def test_offline_download_names_the_local_alternatives(monkeypatch):
     import keras
 
@@ -156,3 +172,13 @@ def test_split_is_stratified_seeded_and_disjoint():
 def test_train_size_beyond_what_exists_is_a_usage_error():
     with pytest.raises(UsageError, match="--train-size 60000 is more than"):
         data.load_search_data("synthetic", train_size=60_000)
+
+
+def test_a_half_written_synthetic_cache_is_rebuilt_not_used():
+    first = data.read_split("synthetic", "test")
+    cache = data.cache_dir() / f"synthetic-v{synthetic.VERSION}-test.npz"
+    cache.write_bytes(cache.read_bytes()[: cache.stat().st_size // 2])
+    again = data.read_split("synthetic", "test")
+    np.testing.assert_array_equal(first.images, again.images)
+    with np.load(cache, allow_pickle=False) as rebuilt:
+        assert rebuilt["images"].shape == (10_000, 32, 32, 3)

@@ -135,3 +135,15 @@ def test_nan_trials_fail_and_never_become_best(tmp_path, monkeypatch):
     assert trials.reason.str.contains("loss became nan").all()
     assert not (tmp_path / "scratch" / "best_hyperparameters.json").exists()
     assert not (tmp_path / "scratch" / "best_model.keras").exists()
+
+
+def test_consecutive_failures_stop_the_search_with_a_clear_message(tmp_path, monkeypatch):
+    from tuning import search
+
+    monkeypatch.setattr(search_spaces, "create_hypermodel", lambda *a, **k: _NaNModel())
+    config = SearchConfig(method="scratch", tuner="random", max_trials=9, max_epochs=1,
+                          data="synthetic", train_size=1000, out=str(tmp_path), verbose=0)
+    with pytest.raises(SearchFailed, match="consecutive failures.*trials.csv"):
+        search.run_search(config, log=None)
+    trials = pd.read_csv(tmp_path / "scratch" / "trials.csv")
+    assert len(trials) < 9 and (trials.status == "FAILED").all()

@@ -7,6 +7,8 @@ import math
 import keras
 import keras_tuner as kt
 
+from tuning import interrupt
+
 
 class FailOnNaN(keras.callbacks.Callback):
     """Ends a trial whose loss became NaN or infinite as FAILED.
@@ -21,3 +23,10 @@ class FailOnNaN(keras.callbacks.Callback):
             value = (logs or {}).get(key)
             if value is not None and not math.isfinite(float(value)):
                 raise kt.errors.FailedTrialError(f"{key} became {float(value)} at epoch {epoch + 1}")
+
+
+class StopOnInterrupt(keras.callbacks.Callback):
+    """Stops at the next epoch end after a Ctrl-C that TensorFlow swallowed (`tuning.interrupt`)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        interrupt.raise_if_interrupted()

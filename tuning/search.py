@@ -8,14 +8,18 @@ trial plus the HParams config), `trials.csv`, `best_hyperparameters.json`, `best
 
 from __future__ import annotations
 
+import os
+import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from tuning import interrupt
 from tuning.config import SearchConfig
 from tuning.data import SearchData, load_search_data
 from tuning.errors import SearchFailed, UsageError
 from tuning.files import atomic_path, atomic_write_text
+from tuning.lock import LOCK_FILE, run_dir_lock
 
 CONFIG_FILE, BEST_MODEL_FILE = "search_config.json", "best_model.keras"
 # Settings that define a search: resuming a directory with other values would mix two searches.
@@ -32,9 +36,35 @@ class SearchResult:
 
 
 def run_search(config: SearchConfig, log=print) -> SearchResult:
-    """Runs (or resumes) the search `config` describes. Raises UsageError, SearchFailed."""
+    """Runs (or resumes) the search `config` describes. Raises UsageError, SearchFailed.
+
+    Holds the run directory's lock throughout; everything that can be checked (settings, data,
+    weights) is checked before the directory is touched, so a mistake never damages it.
+    """
     _check_resumable(config)
     data = load_search_data(config.data, config.val_size, config.train_size, config.seed)
+    _check_writable(Path(config.out))
+    hypermodel = _hypermodel(config)
+    try:
+        with run_dir_lock(config.run_dir):
+            if config.overwrite:
+                _clear(config.run_dir)
+            return _locked_search(config, data, hypermodel, log)
+    except OSError as error:  # disk full, permissions: our writes are atomic, earlier files stand
+        where = error.filename or config.run_dir
+        raise UsageError(f"could not write {where}: {error.strerror or error}; files written "
+                         f"before are intact") from None
+
+
+def _clear(run_dir: Path) -> None:
+    """Empties `run_dir` for --overwrite, keeping our lock (keras-tuner's own overwrite would not)."""
+    for path in run_dir.iterdir():
+        if path.name == LOCK_FILE:
+            continue
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+
+
+def _locked_search(config: SearchConfig, data: SearchData, hypermodel, log) -> SearchResult:
     if log:
         log(f"{config.method} search ({config.preset or config.tuner}), seed {config.seed}, "
             f"{data.describe()} -> {config.run_dir}")
@@ -47,7 +77,7 @@ def run_search(config: SearchConfig, log=print) -> SearchResult:
     # need the weights, so Keras's warning about skipping them says nothing to act on.
     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
     keras.utils.set_random_seed(config.seed)
-    hypermodel = _hypermodel(config)
+    interrupt.install()
     tuner = _make_tuner(config, hypermodel, data, log)
     atomic_write_text(config.run_dir / CONFIG_FILE, config.to_json())
     return _search(config, tuner, data)
@@ -67,6 +97,14 @@ def _check_resumable(config: SearchConfig) -> None:
         was = ", ".join(f"{k}={getattr(previous, k)!r}" for k in changed)
         raise UsageError(f"{config.run_dir} holds a search with {was}; resuming it with other "
                          f"settings would mix two searches: pass --overwrite or another --out")
+
+
+def _check_writable(out: Path) -> None:
+    existing = next((p for p in [out, *out.parents] if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise UsageError(f"--out {out}: {existing} is not a directory")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: {existing} is not writable")
 
 
 def _hypermodel(config: SearchConfig):
@@ -89,7 +127,7 @@ def _make_tuner(config: SearchConfig, hypermodel, data: SearchData, log):
 
     common = dict(objective=kt.Objective("val_accuracy", "max"), seed=config.seed,
                   directory=config.out, project_name=config.run_dir.name,
-                  overwrite=config.overwrite, max_consecutive_failed_trials=5)
+                  overwrite=False, max_consecutive_failed_trials=5)
     if config.preset:
         fixed = kt.HyperParameters()
         for name, value in SEED_PRESETS[config.method].items():
@@ -118,6 +156,7 @@ def _recording(tuner_class):
 
     class Recording(tuner_class):
         def on_trial_begin(self, trial):
+            interrupt.raise_if_interrupted()
             super().on_trial_begin(trial)
             self.recorder.trial_started(trial)
 
@@ -129,6 +168,7 @@ def _recording(tuner_class):
         def on_trial_end(self, trial):
             super().on_trial_end(trial)
             self.recorder.trial_ended(self.oracle.trials.values(), trial)
+            interrupt.raise_if_interrupted()
 
     Recording.__name__ = f"Recording{tuner_class.__name__}"
     return Recording
@@ -153,7 +193,7 @@ def _planned(oracle, config: SearchConfig) -> tuple[int, int]:
 def _search(config: SearchConfig, tuner, data: SearchData) -> SearchResult:
     import keras
 
-    from tuning.callbacks import FailOnNaN
+    from tuning.callbacks import FailOnNaN, StopOnInterrupt
     from tuning.hparams import write_hparams_config
     from tuning.pipeline import to_dataset
     from tuning.records import best_completed_trial
@@ -164,6 +204,7 @@ def _search(config: SearchConfig, tuner, data: SearchData) -> SearchResult:
         keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False),
         keras.callbacks.EarlyStopping("val_accuracy", patience=config.patience, mode="max"),
         FailOnNaN(),
+        StopOnInterrupt(),
     ]
     train = to_dataset(data.train, config.batch_size, shuffle=True, seed=config.seed)
     validation = to_dataset(data.validation, config.batch_size)

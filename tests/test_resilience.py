@@ -1,0 +1,146 @@
+"""Crashes, interrupts, concurrent runs and full disks never cost a finished trial."""
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, run_cli, tree_digest
+from tuning.config import SearchConfig
+from tuning.errors import UsageError
+from tuning.files import atomic_path
+
+QUICK = ["search", "--method", "scratch", "--data", "synthetic", "--train-size", "1000",
+         "--max-epochs", "3", "--batch-size", "64"]
+
+
+def _start(out: Path) -> subprocess.Popen:
+    """The search as started from a terminal: SIGINT at its default even when this test runs
+    as a background job (whose children inherit SIGINT ignored)."""
+    return subprocess.Popen([sys.executable, "-m", "tuning", *QUICK, "--out", str(out)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=os.environ.copy(),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
+def _wait_for(condition, process, timeout=300):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, "the search ended before the kill point"
+        assert time.monotonic() < deadline, "kill point never reached"
+        time.sleep(0.05)
+
+
+def _completed(run_dir: Path) -> dict:
+    """{trial_id: its trial.json text} for every COMPLETED trial on disk."""
+    records = {}
+    for path in run_dir.glob("trial_*/trial.json"):
+        record = json.loads(path.read_text())
+        if record["status"] == "COMPLETED":
+            records[record["trial_id"]] = path.read_text()
+    return records
+
+
+def _trials(run_dir: Path) -> int:
+    path = run_dir / "trials.csv"
+    return len(pd.read_csv(path)) if path.exists() else 0
+
+
+@pytest.mark.slow
+def test_sigkill_at_several_points_keeps_completed_trials(tmp_path):
+    reference = run_cli(*QUICK, "--out", tmp_path / "whole")
+    assert reference.returncode == 0, reference.stderr
+    expected = len(pd.read_csv(tmp_path / "whole" / "scratch" / "trials.csv"))
+
+    run_dir = tmp_path / "killed" / "scratch"
+    kill_points = [
+        lambda: time.sleep(1.5) is None,  # importing TensorFlow, loading data
+        lambda: _trials(run_dir) >= 1,  # just after a trial's exports were written
+        lambda: _trials(run_dir) >= 2 and bool(list(run_dir.glob("tensorboard/*/execution0"))),
+    ]
+    kept = {}
+    for point in kill_points:
+        process = _start(tmp_path / "killed")
+        _wait_for(point, process)
+        if point is kill_points[2]:
+            time.sleep(1.0)  # inside a trial's training
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        before = _completed(run_dir) if run_dir.exists() else {}
+        assert all(before.get(k) == v for k, v in kept.items())
+        kept = before
+    final = run_cli(*QUICK, "--out", tmp_path / "killed")
+    assert final.returncode == 0, final.stderr
+    assert "taking over the lock" in final.stderr
+    after = _completed(run_dir)
+    assert {k: after[k] for k in kept} == kept
+    assert len(pd.read_csv(run_dir / "trials.csv")) == expected
+    assert (pd.read_csv(run_dir / "trials.csv").status == "COMPLETED").all()
+
+
+def test_ctrl_c_exits_130_and_the_next_run_resumes(tmp_path):
+    process = _start(tmp_path)
+    run_dir = tmp_path / "scratch"
+    _wait_for(lambda: _trials(run_dir) >= 1, process)
+    done_before = _completed(run_dir)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and "run the same command to resume" in stderr
+    assert not (run_dir / ".search.lock").exists()
+    resumed = run_cli(*QUICK, "--out", tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    after = _completed(run_dir)
+    assert {k: after[k] for k in done_before} == done_before
+
+
+def test_second_search_refuses_then_takes_over_after_kill_9(tmp_path):
+    first = _start(tmp_path)
+    _wait_for(lambda: (tmp_path / "scratch" / ".search.lock").exists(), first)
+    second = run_cli(*QUICK, "--out", tmp_path)
+    assert second.returncode == 2
+    assert f"PID {first.pid}" in second.stderr and len(second.stderr.strip().splitlines()) == 1
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    third = run_cli(*QUICK, "--out", tmp_path)
+    assert third.returncode == 0, third.stderr
+    assert f"taking over the lock of {tmp_path / 'scratch'} from PID {first.pid}" in third.stderr
+
+
+def test_out_that_is_a_file_is_a_usage_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    done = run_cli(*QUICK, "--out", blocker / "runs")
+    assert done.returncode == 2 and "is not a directory" in done.stderr
+    assert blocker.read_text() == "not a directory"
+
+
+def test_disk_full_while_exporting_keeps_the_previous_exports(tmp_path, monkeypatch):
+    from tuning import records, search
+
+    config = SearchConfig(method="scratch", tuner="random", max_trials=2, max_epochs=1,
+                          data="synthetic", train_size=1000, out=str(tmp_path), verbose=0)
+    real_write = records.atomic_write_text
+    exports = []
+
+    def fill_disk_after_first_export(path, text):
+        if Path(path).name == "trials.csv":
+            exports.append(text)
+            if len(exports) > 1:
+                with atomic_path(path) as tmp:
+                    tmp.write_text(text[: len(text) // 2])
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        real_write(path, text)
+
+    monkeypatch.setattr(records, "atomic_write_text", fill_disk_after_first_export)
+    with pytest.raises(UsageError, match="No space left on device"):
+        search.run_search(config, log=None)
+    assert (tmp_path / "scratch" / "trials.csv").read_text() == exports[0]
+    assert not list((tmp_path / "scratch").glob(".*.tmp*"))
+    assert tree_digest(tmp_path / "scratch")  # the directory is still there to resume
