@@ -5,7 +5,7 @@ warm-up): a forward convolution, TensorFlow's stock input gradient (`Conv2DBackp
 flipped-kernel forward convolution that computes the same gradient, with their relative error.
 Part 2 trains VGG-16 (block5 trainable; all trainable) and the seed's scratch CNN with stock
 `Conv2D` and with `FastConv2D`, in images per second. Writes
-`benchmarks/results/conv-gradient-<date>[-onednn-off].json`.
+`benchmarks/results/conv-gradient[-onednn-off]-<date>.json`.
 
     python -m benchmarks.conv_gradient                            # TensorFlow's default (oneDNN on)
     TF_ENABLE_ONEDNN_OPTS=0 python -m benchmarks.conv_gradient    # the setting issue 7 measured
@@ -17,18 +17,14 @@ search spaces.
 
 from __future__ import annotations
 
-import datetime
 import functools
-import json
 import os
 import statistics
 import time
-from pathlib import Path
 
 import keras
 from keras import layers
 
-RESULTS = Path(__file__).parent / "results"
 SIZES = ((2, 512, 512), (4, 512, 512), (4, 128, 256), (8, 256, 256), (16, 128, 128), (32, 64, 64))
 
 
@@ -122,11 +118,10 @@ def kernel_timings(batch=128) -> list[dict]:
 
 def training_throughput(images=1024, batch=128) -> list[dict]:
     import keras
-    import keras_tuner as kt
     import numpy as np
     import tensorflow as tf
 
-    from search_spaces import SEED_PRESETS, create_hypermodel
+    from search_spaces import SEED_PRESETS, create_hypermodel, fixed_hyperparameters
     from search_spaces.backbones import unfreeze_top_blocks
 
     rng = np.random.default_rng(0)
@@ -146,10 +141,7 @@ def training_throughput(images=1024, batch=128) -> list[dict]:
         return build
 
     def scratch(fast):
-        hp = kt.HyperParameters()
-        for name, value in SEED_PRESETS["scratch"].items():
-            hp.Fixed(name, value)
-        model = create_hypermodel("scratch").build(hp)
+        model = create_hypermodel("scratch").build(fixed_hyperparameters(SEED_PRESETS["scratch"]))
         return with_fast_convs(model) if fast else model
 
     rows = []
@@ -173,19 +165,14 @@ def main() -> None:
     from tuning.runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from benchmarks.machine import machine_facts
+    from benchmarks.machine import save_result
 
     onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
-    record = {"benchmark": "conv_gradient", "date": datetime.date.today().isoformat(),
-              "command": ("" if onednn else "TF_ENABLE_ONEDNN_OPTS=0 ")
-              + "python -m benchmarks.conv_gradient", "onednn": onednn,
-              "kernels_batch_128": kernel_timings(), "training_images_per_second":
-              training_throughput(), "machine": machine_facts()}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"conv-gradient-{record['date']}{'' if onednn else '-onednn-off'}.json"
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {path}")
-
+    save_result("conv-gradient" + ("" if onednn else "-onednn-off"), {
+        "command": ("" if onednn else "TF_ENABLE_ONEDNN_OPTS=0 ")
+        + "python -m benchmarks.conv_gradient", "onednn": onednn,
+        "kernels_batch_128": kernel_timings(),
+        "training_images_per_second": training_throughput()})
 
 if __name__ == "__main__":
     main()

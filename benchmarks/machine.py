@@ -1,9 +1,25 @@
-"""What a benchmark ran on, recorded beside its numbers."""
+"""What a benchmark ran on, recorded beside its numbers, and where its JSON goes."""
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import platform
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def save_result(name: str, record: dict) -> Path:
+    """Writes `results/<name>-<date>.json` with the date and this machine's facts added."""
+    date = datetime.date.today().isoformat()
+    record = {"benchmark": name, "date": date, **record, "machine": machine_facts()}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}-{date}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {path}")
+    return path
 
 
 def machine_facts() -> dict:

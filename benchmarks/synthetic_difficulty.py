@@ -10,12 +10,7 @@ them on its 5,000 validation images after every epoch, then writes
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import time
-from pathlib import Path
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def main() -> None:
@@ -28,10 +23,9 @@ def main() -> None:
 
     import_tensorflow_quietly()
     import keras
-    import keras_tuner as kt
 
-    from benchmarks.machine import machine_facts
-    from search_spaces import SEED_PRESETS
+    from benchmarks.machine import save_result
+    from search_spaces import SEED_PRESETS, fixed_hyperparameters
     from search_spaces.blocks import compile_classifier
     from search_spaces.scratch import ScratchCNN
     from tuning.data import load_search_data
@@ -42,9 +36,7 @@ def main() -> None:
     validation = to_dataset(data.validation, 512)
 
     keras.utils.set_random_seed(args.seed)
-    hp = kt.HyperParameters()
-    for name, value in SEED_PRESETS["scratch"].items():
-        hp.Fixed(name, value)
+    hp = fixed_hyperparameters(SEED_PRESETS["scratch"])
     linear = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255),
                                keras.layers.Flatten(), keras.layers.Dense(100, "softmax")])
     models = {"linear_on_pixels": compile_classifier(linear, 1e-3),
@@ -58,14 +50,10 @@ def main() -> None:
                          "seconds": round(time.perf_counter() - start, 1)}
         print(f"{name}: val_accuracy by epoch {results[name]['val_accuracy_per_epoch']}")
 
-    record = {"benchmark": "synthetic_difficulty", "date": datetime.date.today().isoformat(),
-              "command": f"python -m benchmarks.synthetic_difficulty --epochs {args.epochs}",
-              "data": data.describe(), "seed": args.seed, "epochs": args.epochs,
-              "chance": 0.01, "results": results, "machine": machine_facts()}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"synthetic-difficulty-{record['date']}.json"
-    path.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {path}")
+    save_result("synthetic-difficulty", {
+        "command": f"python -m benchmarks.synthetic_difficulty --epochs {args.epochs}",
+        "data": data.describe(), "seed": args.seed, "epochs": args.epochs, "chance": 0.01,
+        "results": results})
 
 
 if __name__ == "__main__":

@@ -27,15 +27,12 @@ def retrain(config: SearchConfig, values: dict, data: SearchData, epochs: int,
     chose. The test split is not touched here.
     """
     import keras
-    import keras_tuner as kt
 
-    from search_spaces import create_hypermodel
+    from search_spaces import create_hypermodel, fixed_hyperparameters
     from tuning.pipeline import to_dataset
 
     keras.utils.set_random_seed(seed)
-    hp = kt.HyperParameters()
-    for name, value in values.items():
-        hp.Fixed(name, value)
+    hp = fixed_hyperparameters(values)
     hypermodel = create_hypermodel(config.method, config.weights, config.input_size,
                                    config.fine_tune_head_epochs)
     model = hypermodel.build(hp)

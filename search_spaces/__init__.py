@@ -14,6 +14,14 @@ SEED_PRESETS = {
 }
 
 
+def fixed_hyperparameters(values: dict) -> kt.HyperParameters:
+    """HyperParameters with every value fixed: builds exactly that configuration."""
+    hp = kt.HyperParameters()
+    for name, value in values.items():
+        hp.Fixed(name, value)
+    return hp
+
+
 def create_hypermodel(method: str, weights: str = "imagenet", input_size: int = 32,
                       head_epochs: int = 1) -> kt.HyperModel:
     """The HyperModel of `method` ("scratch", "feature" or "finetune")."""
@@ -26,4 +34,5 @@ def create_hypermodel(method: str, weights: str = "imagenet", input_size: int = 
     raise ValueError(f"Expected `method` to be one of {list(SEED_PRESETS)}. Received: {method!r}")
 
 
-__all__ = ["BackboneError", "SEED_PRESETS", "create_hypermodel", "vgg16_base"]
+__all__ = ["BackboneError", "SEED_PRESETS", "create_hypermodel", "fixed_hyperparameters",
+           "vgg16_base"]

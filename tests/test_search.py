@@ -122,14 +122,19 @@ class _NaNModel(search_spaces.scratch.ScratchCNN):
         return search_spaces.blocks.compile_classifier(keras.Model(model.inputs, poisoned), 1e-3)
 
 
-def test_nan_trials_fail_and_never_become_best(tmp_path, monkeypatch):
+def _nan_search(tmp_path, monkeypatch, max_trials):
+    """Runs a random search in which every trial's loss is NaN."""
     from tuning import search
 
     monkeypatch.setattr(search_spaces, "create_hypermodel", lambda *a, **k: _NaNModel())
-    config = SearchConfig(method="scratch", tuner="random", max_trials=2, max_epochs=1,
+    config = SearchConfig(method="scratch", tuner="random", max_trials=max_trials, max_epochs=1,
                           data="synthetic", train_size=1000, out=str(tmp_path), verbose=0)
+    search.run_search(config, log=None)
+
+
+def test_nan_trials_fail_and_never_become_best(tmp_path, monkeypatch):
     with pytest.raises(SearchFailed, match="no trial completed"):
-        search.run_search(config, log=None)
+        _nan_search(tmp_path, monkeypatch, max_trials=2)
     trials = pd.read_csv(tmp_path / "scratch" / "trials.csv")
     assert (trials.status == "FAILED").all() and len(trials) == 2
     assert trials.reason.str.contains("loss became nan").all()
@@ -138,12 +143,7 @@ def test_nan_trials_fail_and_never_become_best(tmp_path, monkeypatch):
 
 
 def test_consecutive_failures_stop_the_search_with_a_clear_message(tmp_path, monkeypatch):
-    from tuning import search
-
-    monkeypatch.setattr(search_spaces, "create_hypermodel", lambda *a, **k: _NaNModel())
-    config = SearchConfig(method="scratch", tuner="random", max_trials=9, max_epochs=1,
-                          data="synthetic", train_size=1000, out=str(tmp_path), verbose=0)
     with pytest.raises(SearchFailed, match="consecutive failures.*trials.csv"):
-        search.run_search(config, log=None)
+        _nan_search(tmp_path, monkeypatch, max_trials=9)
     trials = pd.read_csv(tmp_path / "scratch" / "trials.csv")
     assert len(trials) < 9 and (trials.status == "FAILED").all()

@@ -5,7 +5,7 @@ import keras_tuner as kt
 import numpy as np
 import pytest
 
-from search_spaces import SEED_PRESETS, create_hypermodel
+from search_spaces import SEED_PRESETS, create_hypermodel, fixed_hyperparameters
 
 
 class _Counter(keras.callbacks.Callback):
@@ -86,10 +86,7 @@ def test_every_searched_value_is_declared_in_build(method):
 
 
 def test_seed_preset_builds_the_seed_cnn():
-    hp = kt.HyperParameters()
-    for name, value in SEED_PRESETS["scratch"].items():
-        hp.Fixed(name, value)
-    model = create_hypermodel("scratch").build(hp)
+    model = create_hypermodel("scratch").build(fixed_hyperparameters(SEED_PRESETS["scratch"]))
     convs = [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     dense = [layer.units for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     assert convs == [32, 64, 128] and dense == [256, 100]

@@ -1,10 +1,9 @@
 """The stand-in must give a search something to find: learnable, but far from trivial."""
 
 import keras
-import keras_tuner as kt
 import pytest
 
-from search_spaces import SEED_PRESETS, create_hypermodel
+from search_spaces import SEED_PRESETS, create_hypermodel, fixed_hyperparameters
 from search_spaces.blocks import compile_classifier
 from tuning.data import load_search_data
 from tuning.pipeline import to_dataset
@@ -16,10 +15,7 @@ def test_seed_cnn_beats_a_linear_model_and_stays_far_from_perfect():
     train = to_dataset(data.train, 128, shuffle=True, seed=1)
     validation = to_dataset(data.validation, 512)
     keras.utils.set_random_seed(1)
-    hp = kt.HyperParameters()
-    for name, value in SEED_PRESETS["scratch"].items():
-        hp.Fixed(name, value)
-    cnn = create_hypermodel("scratch").build(hp)
+    cnn = create_hypermodel("scratch").build(fixed_hyperparameters(SEED_PRESETS["scratch"]))
     linear = compile_classifier(keras.Sequential([
         keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
         keras.layers.Dense(100, activation="softmax")]), 1e-3)

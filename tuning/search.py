@@ -122,16 +122,14 @@ def _hypermodel(config: SearchConfig):
 def _make_tuner(config: SearchConfig, hypermodel, data: SearchData, log):
     import keras_tuner as kt
 
-    from search_spaces import SEED_PRESETS
+    from search_spaces import SEED_PRESETS, fixed_hyperparameters
     from tuning.records import TrialRecorder
 
     common = dict(objective=kt.Objective("val_accuracy", "max"), seed=config.seed,
                   directory=config.out, project_name=config.run_dir.name,
                   overwrite=False, max_consecutive_failed_trials=5)
     if config.preset:
-        fixed = kt.HyperParameters()
-        for name, value in SEED_PRESETS[config.method].items():
-            fixed.Fixed(name, value)
+        fixed = fixed_hyperparameters(SEED_PRESETS[config.method])
         cls, kwargs = kt.RandomSearch, dict(max_trials=1, hyperparameters=fixed,
                                             tune_new_entries=False)
     elif config.tuner == "hyperband":
