@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tuning.cli import _Parser
+from tuning.cli import OneLineErrorParser
 from tuning.config import METHODS, PRESETS
 from tuning.errors import UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m reports", description="Retrain a search's best "
+    parser = OneLineErrorParser(prog="python -m reports", description="Retrain a search's best "
                      "configurations, evaluate them once on the test set and write reports; "
                      "`summary` puts the methods side by side.")
     parser.add_argument("verb", nargs="?", choices=["summary"], help="summary: the methods "

@@ -14,10 +14,14 @@ import shutil
 from pathlib import Path
 
 
+from reports.artifacts import write_artifacts
+from reports.metrics import mean_and_std, test_metrics
+from reports.retrain import retrain
 from reports.runs import Configuration, read_search
 from reports.test_data import load_test_split
 from tuning.data import load_search_data
 from tuning.labels import label_names
+from tuning.pipeline import to_dataset
 
 REPORT_DIR = "report"
 
@@ -59,9 +63,6 @@ def report_configuration(folder: Path, record, conf: Configuration, data, test, 
     """Retrains one configuration per seed; the first seed's model gives the files."""
     import keras
 
-    from reports.retrain import retrain
-    from tuning.pipeline import to_dataset
-
     config, names = record.config, label_names()
     runs, kept = [], None
     for seed in range(config.seed, config.seed + seeds):
@@ -78,19 +79,13 @@ def report_configuration(folder: Path, record, conf: Configuration, data, test, 
                "search_val_accuracy": conf.val_accuracy, "data": data.source,
                "test_images": len(test), "hyperparameters": conf.values}
     if seeds > 1:
-        from reports.metrics import mean_and_std
-
         metrics["over_seeds"] = mean_and_std(runs)
         metrics["per_seed"] = runs
-    from reports.artifacts import write_artifacts
-
     write_artifacts(folder, retrained, probabilities, test, metrics, names)
     return metrics
 
 
 def _metrics(probabilities, test, retrained, names) -> dict:
-    from reports.metrics import test_metrics
-
     return {**test_metrics(probabilities, test.fine, names.fine_to_coarse),
             "parameters": int(retrained.model.count_params()),
             "retrain_seconds": retrained.seconds, "epochs": retrained.epochs,

@@ -12,7 +12,7 @@ from tuning.config import METHODS, PRESETS, TUNERS, SearchConfig
 from tuning.errors import SearchFailed, UsageError
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineErrorParser(argparse.ArgumentParser):
     """An argparse parser whose errors are one line on stderr (exit 2)."""
 
     def error(self, message):
@@ -20,9 +20,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="cifar-tune", description="Hyperparameter search for CIFAR-100 CNNs "
+    parser = OneLineErrorParser(prog="cifar-tune", description="Hyperparameter search for CIFAR-100 CNNs "
                      "with Keras-Tuner: search, then summarise (reports: python -m reports).")
-    verbs = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    verbs = parser.add_subparsers(dest="verb", required=True, parser_class=OneLineErrorParser)
 
     search = verbs.add_parser("search", help="run or resume a search over one method",
                               description="Run (or resume) a search; every trial goes to "

@@ -8,18 +8,29 @@ every epoch end and trial boundary (`raise_if_interrupted`).
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 
 _interrupted = threading.Event()
 
 
-def install() -> None:
-    """Records Ctrl-C as well as raising it; only where SIGINT has Python's default handler."""
-    if (threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-        _interrupted.clear()
-        signal.signal(signal.SIGINT, _handle)
+@contextlib.contextmanager
+def recorded():
+    """Within the block, Ctrl-C is recorded as well as raised; the previous handler comes back after.
+
+    Only where SIGINT has Python's default handler (an ignored or custom one is left alone).
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    _interrupted.clear()
+    signal.signal(signal.SIGINT, _handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _handle(signum, frame):

@@ -8,6 +8,7 @@ trial plus the HParams config), `trials.csv`, `best_hyperparameters.json`, `best
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import warnings
@@ -22,6 +23,8 @@ from tuning.files import atomic_path, atomic_write_text
 from tuning.lock import LOCK_FILE, run_dir_lock
 
 CONFIG_FILE, BEST_MODEL_FILE = "search_config.json", "best_model.keras"
+# Errors of the disk, not of the code: reported in one line, like a usage error.
+_WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 # Settings that define a search: resuming a directory with other values would mix two searches.
 _IDENTITY = ("method", "tuner", "preset", "max_epochs", "factor", "data", "input_size")
 
@@ -50,8 +53,10 @@ def run_search(config: SearchConfig, log=print) -> SearchResult:
             if config.overwrite:
                 _clear(config.run_dir)
             return _locked_search(config, data, hypermodel, log)
-    except OSError as error:  # disk full, permissions: our writes are atomic, earlier files stand
-        where = error.filename or config.run_dir
+    except OSError as error:
+        if error.errno not in _WRITE_FAILURES:
+            raise
+        where = error.filename or config.run_dir  # our writes are atomic: earlier files stand
         raise UsageError(f"could not write {where}: {error.strerror or error}; files written "
                          f"before are intact") from None
 
@@ -77,10 +82,10 @@ def _locked_search(config: SearchConfig, data: SearchData, hypermodel, log) -> S
     # need the weights, so Keras's warning about skipping them says nothing to act on.
     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
     keras.utils.set_random_seed(config.seed)
-    interrupt.install()
-    tuner = _make_tuner(config, hypermodel, data, log)
-    atomic_write_text(config.run_dir / CONFIG_FILE, config.to_json())
-    return _search(config, tuner, data)
+    with interrupt.recorded():
+        tuner = _make_tuner(config, hypermodel, data, log)
+        atomic_write_text(config.run_dir / CONFIG_FILE, config.to_json())
+        return _search(config, tuner, data)
 
 
 def _check_resumable(config: SearchConfig) -> None:
