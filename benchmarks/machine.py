@@ -11,12 +11,13 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 
 
-def save_result(name: str, record: dict) -> Path:
-    """Writes `results/<name>-<date>.json` with the date and this machine's facts added."""
+def save_result(name: str, record: dict, folder: Path = RESULTS) -> Path:
+    """Writes `folder/<name>-<date>.json` with the date and this machine's facts added."""
     date = datetime.date.today().isoformat()
     record = {"benchmark": name, "date": date, **record, "machine": machine_facts()}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}-{date}.json"
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{date}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     print(f"wrote {path}")
     return path

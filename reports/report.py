@@ -20,6 +20,7 @@ from reports.retrain import retrain
 from reports.runs import Configuration, read_search
 from reports.test_data import load_test_split
 from tuning.data import load_search_data
+from tuning.features import load_backbone
 from tuning.labels import label_names
 from tuning.pipeline import to_dataset
 
@@ -38,6 +39,7 @@ def build_report(out: str | Path, name: str, top: int = 1, epochs: int | None = 
     config = record.config
     data = load_search_data(config.data, config.val_size, config.train_size, config.seed)
     test = load_test_split(config.data)
+    backbone = load_backbone(config)
     epochs = epochs or config.max_epochs
     staging = record.run_dir / f".{REPORT_DIR}.tmp-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -48,7 +50,8 @@ def build_report(out: str | Path, name: str, top: int = 1, epochs: int | None = 
             if log:
                 log(f"{name}: retraining rank {conf.rank} (trial {conf.trial_id}, search val "
                     f"accuracy {conf.val_accuracy:.4f}) for up to {epochs} epochs, {seeds} seed(s)")
-            metrics = report_configuration(folder, record, conf, data, test, epochs, seeds)
+            metrics = report_configuration(folder, record, conf, data, backbone, test, epochs,
+                                           seeds)
             if log:
                 final = record.run_dir / REPORT_DIR / folder.relative_to(staging)
                 log(f"{name}: rank {conf.rank} test accuracy {metrics['test_accuracy']:.4f} "
@@ -58,15 +61,15 @@ def build_report(out: str | Path, name: str, top: int = 1, epochs: int | None = 
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def report_configuration(folder: Path, record, conf: Configuration, data, test, epochs: int,
-                         seeds: int) -> dict:
+def report_configuration(folder: Path, record, conf: Configuration, data, backbone, test,
+                         epochs: int, seeds: int) -> dict:
     """Retrains one configuration per seed; the first seed's model gives the files."""
     import keras
 
     config, names = record.config, label_names()
     runs, kept = [], None
     for seed in range(config.seed, config.seed + seeds):
-        retrained = retrain(config, conf.values, data, epochs, seed)
+        retrained = retrain(config, conf.values, data, backbone, epochs, seed)
         probabilities = retrained.model.predict(to_dataset(test, 512), verbose=0)
         runs.append(_metrics(probabilities, test, retrained, names))
         if kept is None:

@@ -18,30 +18,31 @@ class Retrained:
     seed: int
 
 
-def retrain(config: SearchConfig, values: dict, data: SearchData, epochs: int,
+def retrain(config: SearchConfig, values: dict, data: SearchData, backbone, epochs: int,
             seed: int) -> Retrained:
     """Builds `values` with the search's own HyperModel and trains it on the search's split.
 
-    Early stopping watches val accuracy with the search's patience and restores the best epoch's
-    weights at the end (Keras keeps them in memory), so the model tested is the one validation
-    chose. The test split is not touched here.
+    Trains as the search did: on the search's feature cache when it used one (`backbone` from
+    `tuning.features.load_backbone`). Early stopping watches val accuracy with the search's
+    patience and restores the best epoch's weights at the end (Keras keeps them in memory), so the
+    model tested is the one validation chose. The test split is not touched here.
     """
     import keras
 
-    from search_spaces import create_hypermodel, fixed_hyperparameters
-    from tuning.pipeline import to_dataset
+    from search_spaces import fixed_hyperparameters
+    from tuning.features import hypermodel_for
+    from tuning.pipeline import fit_data
 
+    hypermodel = hypermodel_for(config, data, backbone, seed=seed)
     keras.utils.set_random_seed(seed)
     hp = fixed_hyperparameters(values)
-    hypermodel = create_hypermodel(config.method, config.weights, config.input_size,
-                                   config.fine_tune_head_epochs)
     model = hypermodel.build(hp)
     stop = keras.callbacks.EarlyStopping("val_accuracy", patience=config.patience, mode="max",
                                          restore_best_weights=True)
+    args, kwargs = fit_data(hypermodel, data, config.batch_size, seed)
     start = time.perf_counter()
-    history = hypermodel.fit(
-        hp, model, to_dataset(data.train, config.batch_size, shuffle=True, seed=seed),
-        validation_data=to_dataset(data.validation, config.batch_size), epochs=epochs,
-        callbacks=[stop], verbose=0, shuffle=False)
+    history = hypermodel.fit(hp, model, *args, **kwargs, epochs=epochs, callbacks=[stop],
+                             verbose=0, shuffle=False)
     seconds = time.perf_counter() - start
-    return Retrained(model, dict(history.history), round(seconds, 1), len(history.epoch), seed)
+    return Retrained(hypermodel.image_model(model), dict(history.history), round(seconds, 1),
+                     len(history.epoch), seed)

@@ -22,17 +22,30 @@ def fixed_hyperparameters(values: dict) -> kt.HyperParameters:
     return hp
 
 
+HYPERMODELS = {
+    "scratch": scratch.ScratchCNN,
+    "feature": feature_extraction.FeatureExtraction,
+    "finetune": finetune.FineTune,
+}
+
+
 def create_hypermodel(method: str, weights: str = "imagenet", input_size: int = 32,
-                      head_epochs: int = 1) -> kt.HyperModel:
-    """The HyperModel of `method` ("scratch", "feature" or "finetune")."""
+                      head_epochs: int = 1, features=None) -> kt.HyperModel:
+    """The HyperModel of `method` ("scratch", "feature" or "finetune").
+
+    `features` (a feature cache, see `blocks.BackboneHyperModel`) makes the VGG-16 methods train
+    on cached activations; "scratch" has no backbone and ignores it.
+    """
     if method == "scratch":
         return scratch.ScratchCNN(name="scratch")
     if method == "feature":
-        return feature_extraction.FeatureExtraction(weights, input_size, name="feature")
+        return feature_extraction.FeatureExtraction(weights, input_size, features,
+                                                    name="feature")
     if method == "finetune":
-        return finetune.FineTune(weights, input_size, head_epochs, name="finetune")
+        return finetune.FineTune(weights, input_size, head_epochs, features, name="finetune")
     raise ValueError(f"Expected `method` to be one of {list(SEED_PRESETS)}. Received: {method!r}")
 
 
-__all__ = ["BackboneError", "SEED_PRESETS", "create_hypermodel", "fixed_hyperparameters",
+__all__ = ["BackboneError", "HYPERMODELS", "SEED_PRESETS", "create_hypermodel",
+           "fixed_hyperparameters",
            "vgg16_base"]

@@ -51,16 +51,71 @@ def vgg16_base(weights: str, input_size: int) -> keras.Model:
 
 
 def vgg16_features(inputs, weights: str, input_size: int):
-    """Resizes (when `input_size` is not 32), preprocesses and runs the frozen VGG-16 base.
+    """Resizes (when `input_size` is not 32), preprocesses and runs a new frozen VGG-16 base.
 
     The base is called with `training=False` so that any normalisation inside it stays in inference
     mode when its layers are unfrozen later (keras-io's transfer-learning guide).
     """
+    base = vgg16_base(weights, input_size)
+    return base(_preprocess(inputs, input_size), training=False)
+
+
+def cut_layer(unfrozen_blocks: int) -> str:
+    """The layer below the top `unfrozen_blocks` blocks (0: the base's output, `TOP_LAYER`)."""
+    return f"block{VGG_BLOCKS - unfrozen_blocks}_pool"
+
+
+TOP_LAYER = cut_layer(0)
+
+
+def vgg16_extractor(base: keras.Model, input_size: int, names: list[str]) -> keras.Model:
+    """Images -> the frozen `base`'s activations at the layers `names`, in that order."""
+    inputs = keras.Input((32, 32, 3), name="image")
+    found, x = {}, _preprocess(inputs, input_size)
+    for layer in base.layers[1:]:
+        x = layer(x, training=False)
+        if layer.name in names:
+            found[layer.name] = x
+        if len(found) == len(names):
+            break
+    return keras.Model(inputs, [found[name] for name in names], name="vgg16_extractor")
+
+
+def with_backbone(model: keras.Model, base: keras.Model, input_size: int, name: str):
+    """The image model: `base` (frozen, shared) up to `model`'s input layer, then `model`.
+
+    `model` takes activations at one layer of `base` (its input layer carries that layer's name),
+    as trained on cached features; the result takes raw 32x32 images like an uncached model.
+    """
+    cut = model.layers[0].name
+    inputs = keras.Input((32, 32, 3), name="image")
+    x = _preprocess(inputs, input_size)
+    for layer in base.layers[1:]:
+        x = layer(x, training=False)
+        if layer.name == cut:
+            break
+    return keras.Model(inputs, model(x), name=name)
+
+
+def vgg16_top(base: keras.Model, cut: str) -> keras.Model:
+    """New, frozen copies of `base`'s layers above `cut`, with its weights; named "vgg16"."""
+    inputs = keras.Input(base.get_layer(cut).output.shape[1:], name=cut)
+    above = base.layers[[layer.name for layer in base.layers].index(cut) + 1:]
+    x = inputs
+    for layer in above:
+        copy = layer.__class__.from_config(layer.get_config())
+        x = copy(x)
+        copy.set_weights(layer.get_weights())
+    top = keras.Model(inputs, x, name="vgg16")
+    top.trainable = False
+    return top
+
+
+def _preprocess(inputs, input_size: int):
     x = inputs
     if input_size != inputs.shape[1]:
         x = layers.Resizing(input_size, input_size, name="upscale")(x)
-    x = VGG16Preprocess(name="vgg16_preprocess")(x)
-    return vgg16_base(weights, input_size)(x, training=False)
+    return VGG16Preprocess(name="vgg16_preprocess")(x)
 
 
 def unfreeze_top_blocks(base: keras.Model, blocks: int) -> None:

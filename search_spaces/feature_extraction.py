@@ -6,14 +6,15 @@ import keras
 import keras_tuner as kt
 from keras import layers
 
-from search_spaces.backbones import vgg16_features
-from search_spaces.blocks import classifier_head, compile_classifier
+from search_spaces.backbones import TOP_LAYER, vgg16_features
+from search_spaces.blocks import BackboneHyperModel, classifier_head, compile_classifier
 
 # The seed write-up's model: frozen VGG-16, flattened, dense 256, dropout 0.5, Adam 1e-3.
-SEED_PRESET = {"pooling": "flatten", "dense_units": 256, "dropout": 0.5, "learning_rate": 1e-3}
+SEED_PRESET = {"pooling": "flatten", "dense_units": 256, "dropout": 0.5, "learning_rate": 1e-3,
+               "flip": False}
 
 
-class FeatureExtraction(kt.HyperModel):
+class FeatureExtraction(BackboneHyperModel):
     """Frozen VGG-16 base -> pooling -> dense -> dropout -> softmax.
 
     Search space:
@@ -21,25 +22,39 @@ class FeatureExtraction(kt.HyperModel):
         dense_units: Choice 128 / 256 / 512 / 1024.
         dropout: Float 0.0-0.6, step 0.1.
         learning_rate: Float 1e-4-1e-2, log scale (Adam).
+        flip: Boolean, random horizontal flips of the training images.
+
+    With a feature cache (see `BackboneHyperModel`) a model is the head alone, on the base's
+    output activations (flipped views are cached too), so a trial never runs VGG-16.
 
     Args:
-        weights: "imagenet", "none" or a path to VGG-16 no-top weights.
+        weights: "imagenet", "none" or a path to VGG-16 no-top weights (without a cache).
         input_size: side of the images VGG-16 sees (CIFAR's 32x32 are upscaled to it).
+        features: a feature cache, or None.
     """
 
-    def __init__(self, weights: str = "imagenet", input_size: int = 32, **kwargs):
-        super().__init__(**kwargs)
-        self.weights, self.input_size = weights, input_size
+    CACHED_LAYERS = (TOP_LAYER,)
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         pooling = hp.Choice("pooling", ["flatten", "avg"])
         dense_units = hp.Choice("dense_units", [128, 256, 512, 1024])
         dropout = hp.Float("dropout", 0.0, 0.6, step=0.1)
         learning_rate = hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")
+        flip = hp.Boolean("flip")
 
-        inputs = keras.Input((32, 32, 3), name="image")
-        x = vgg16_features(inputs, self.weights, self.input_size)
+        if self.features is None:
+            inputs = keras.Input((32, 32, 3), name="image")
+            x = layers.RandomFlip("horizontal")(inputs) if flip else inputs
+            x = vgg16_features(x, self.weights, self.input_size)
+        else:
+            inputs = x = keras.Input(self.features.shape(TOP_LAYER), name=TOP_LAYER)
         x = layers.Flatten()(x) if pooling == "flatten" else layers.GlobalAveragePooling2D()(x)
         outputs = classifier_head(x, dense_units, dropout)
         model = keras.Model(inputs, outputs, name="vgg16_features")
         return compile_classifier(model, learning_rate)
+
+    def fit(self, hp, model, *args, **kwargs):
+        if self.features is not None:
+            kwargs.update(self.cached_data(TOP_LAYER, hp.get("flip"), args, kwargs))
+            args = ()
+        return model.fit(*args, **kwargs)

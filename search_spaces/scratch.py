@@ -6,7 +6,7 @@ import keras
 import keras_tuner as kt
 from keras import layers
 
-from search_spaces.blocks import classifier_head, compile_classifier
+from search_spaces.blocks import classifier_head, compile_classifier, ready_to_save
 
 MAX_FILTERS = 256
 
@@ -60,6 +60,10 @@ class ScratchCNN(kt.HyperModel):
         x = layers.Flatten()(x)
         outputs = classifier_head(x, dense_units, dropout, dense_layers)
         return compile_classifier(keras.Model(inputs, outputs, name="scratch_cnn"), learning_rate)
+
+    def image_model(self, model: keras.Model) -> keras.Model:
+        """The trained model as one taking images: it is one already (no feature cache here)."""
+        return ready_to_save(model)
 
 
 def augment(x, hp: kt.HyperParameters):

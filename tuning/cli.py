@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="side VGG-16 sees; CIFAR images are upscaled (default 32)")
     model.add_argument("--head-epochs", type=int, default=None, help="finetune: head-only "
                        "epochs before unfreezing (default a third of --max-epochs, >= 1)")
+    model.add_argument("--no-cache", dest="cache", action="store_false", help="feature, "
+                       "finetune: run the frozen VGG-16 layers in every step instead of caching "
+                       "their activations once (slower; for when the cache does not fit on disk)")
 
     output = search.add_argument_group("Output")
     output.add_argument("--out", default="runs", help="run directory (default runs/)")
@@ -99,7 +102,8 @@ def config_from_args(args) -> SearchConfig:
         hyperband_iterations=args.hyperband_iterations, max_trials=args.max_trials,
         seed=args.seed, batch_size=args.batch_size, data=args.data, weights=args.weights,
         train_size=args.train_size, val_size=args.val_size, input_size=args.input_size,
-        head_epochs=args.head_epochs, patience=args.patience, preset=args.preset, out=args.out,
+        head_epochs=args.head_epochs, cache=args.cache, patience=args.patience,
+        preset=args.preset, out=args.out,
         overwrite=args.overwrite, verbose=verbosity)
 
 

@@ -33,6 +33,8 @@ class SearchConfig:
         val_size: validation images carved from the train set; None: 5,000 (less for small sets).
         input_size: side of the images the VGG-16 methods see (32 keeps CIFAR's size).
         head_epochs: fine-tuning trains the head alone for this many epochs before unfreezing.
+        cache: VGG-16 methods train on activations cached once (`tuning.features`) rather than
+            running the frozen layers in every step.
         patience: early-stopping patience in epochs.
         preset: "seed" trains the seed write-up's fixed model instead of searching.
         out: the run directory; results go to `out/<method>` (`out/<method>-seed` for the preset).
@@ -54,6 +56,7 @@ class SearchConfig:
     val_size: int | None = None
     input_size: int = 32
     head_epochs: int | None = None
+    cache: bool = True
     patience: int = 3
     preset: str | None = None
     out: str = "runs"

@@ -19,3 +19,11 @@ def to_dataset(split: Split, batch_size: int, shuffle: bool = False, seed: int =
     ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y),
                                   num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def fit_data(hypermodel, data, batch_size: int, seed: int) -> tuple[tuple, dict]:
+    """(args, kwargs) giving `hypermodel.fit` its data: the images, unless it reads a feature cache."""
+    if getattr(hypermodel, "features", None) is not None:
+        return (), {}
+    return ((to_dataset(data.train, batch_size, shuffle=True, seed=seed),),
+            {"validation_data": to_dataset(data.validation, batch_size)})

@@ -19,6 +19,7 @@ from tuning import interrupt
 from tuning.config import SearchConfig
 from tuning.data import SearchData, load_search_data
 from tuning.errors import SearchFailed, UsageError
+from tuning.features import hypermodel_for, load_backbone
 from tuning.files import atomic_path, atomic_write_text
 from tuning.lock import LOCK_FILE, run_dir_lock
 
@@ -26,7 +27,8 @@ CONFIG_FILE, BEST_MODEL_FILE = "search_config.json", "best_model.keras"
 # Errors of the disk, not of the code: reported in one line, like a usage error.
 _WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 # Settings that define a search: resuming a directory with other values would mix two searches.
-_IDENTITY = ("method", "tuner", "preset", "max_epochs", "factor", "data", "input_size")
+# (`cache` too: cached trials checkpoint a head-sized model, uncached ones the whole model.)
+_IDENTITY = ("method", "tuner", "preset", "max_epochs", "factor", "data", "input_size", "cache")
 
 
 @dataclass
@@ -47,12 +49,12 @@ def run_search(config: SearchConfig, log=print) -> SearchResult:
     _check_resumable(config)
     data = load_search_data(config.data, config.val_size, config.train_size, config.seed)
     _check_writable(Path(config.out))
-    hypermodel = _hypermodel(config)
+    backbone = load_backbone(config)
     try:
         with run_dir_lock(config.run_dir):
             if config.overwrite:
                 _clear(config.run_dir)
-            return _locked_search(config, data, hypermodel, log)
+            return _locked_search(config, data, backbone, log)
     except OSError as error:
         if error.errno not in _WRITE_FAILURES:
             raise
@@ -69,10 +71,11 @@ def _clear(run_dir: Path) -> None:
         shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
 
 
-def _locked_search(config: SearchConfig, data: SearchData, hypermodel, log) -> SearchResult:
+def _locked_search(config: SearchConfig, data: SearchData, backbone, log) -> SearchResult:
     if log:
         log(f"{config.method} search ({config.preset or config.tuner}), seed {config.seed}, "
             f"{data.describe()} -> {config.run_dir}")
+    hypermodel = hypermodel_for(config, data, backbone, log=log if config.verbose else None)
 
     import keras
     from keras_tuner.src import config as kt_config
@@ -110,18 +113,6 @@ def _check_writable(out: Path) -> None:
         raise UsageError(f"--out {out}: {existing} is not a directory")
     if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f"--out {out}: {existing} is not writable")
-
-
-def _hypermodel(config: SearchConfig):
-    from search_spaces import BackboneError, create_hypermodel, vgg16_base
-
-    if config.method != "scratch":
-        try:  # once, up front: a bad weights file is a usage error, not a failed trial
-            vgg16_base(config.weights, config.input_size)
-        except BackboneError as error:
-            raise UsageError(str(error)) from None
-    return create_hypermodel(config.method, config.weights, config.input_size,
-                             config.fine_tune_head_epochs)
 
 
 def _make_tuner(config: SearchConfig, hypermodel, data: SearchData, log):
@@ -198,7 +189,7 @@ def _search(config: SearchConfig, tuner, data: SearchData) -> SearchResult:
 
     from tuning.callbacks import FailOnNaN, StopOnInterrupt
     from tuning.hparams import write_hparams_config
-    from tuning.pipeline import to_dataset
+    from tuning.pipeline import fit_data
     from tuning.records import best_completed_trial
 
     log_dir = config.run_dir / "tensorboard"
@@ -209,10 +200,9 @@ def _search(config: SearchConfig, tuner, data: SearchData) -> SearchResult:
         FailOnNaN(),
         StopOnInterrupt(),
     ]
-    train = to_dataset(data.train, config.batch_size, shuffle=True, seed=config.seed)
-    validation = to_dataset(data.validation, config.batch_size)
+    args, kwargs = fit_data(tuner.hypermodel, data, config.batch_size, config.seed)
     try:
-        tuner.search(train, validation_data=validation, epochs=config.max_epochs, shuffle=False,
+        tuner.search(*args, **kwargs, epochs=config.max_epochs, shuffle=False,
                      callbacks=callbacks, verbose=1 if config.verbose >= 2 else 0)
     except RuntimeError as error:  # keras-tuner's consecutive-failure limit
         tuner.recorder.export(tuner.oracle.trials.values())
@@ -227,7 +217,6 @@ def _search(config: SearchConfig, tuner, data: SearchData) -> SearchResult:
                            f"{config.run_dir / 'trials.csv'})")
     with atomic_path(config.run_dir / BEST_MODEL_FILE) as tmp:
         model = tuner.load_model(best)  # checkpoints hold weights only: no optimizer state lost
-        model.optimizer.build(model.trainable_variables)  # so the saved file reloads quietly
-        model.save(tmp)
+        tuner.hypermodel.image_model(model).save(tmp)
     completed = sum(t.status == "COMPLETED" for t in trials)
     return SearchResult(config.run_dir, best.trial_id, best.score, completed, failed)

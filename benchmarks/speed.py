@@ -1,0 +1,228 @@
+"""Where a search's time goes on the CPU, measured side by side in one run.
+
+    python -m benchmarks.speed            # the full synthetic set: 45,000 train + 5,000 validation
+
+1. Feature extraction: a training epoch with the frozen VGG-16 run in every step (plain
+   keras-tuner) against one on cached activations, plus the one-off cost of caching.
+2. Fine-tuning with block5 unfrozen: the same, the cache holding block4's output.
+3. Scratch: the seed CNN searched by our engine (one trial) against a bare `model.fit`.
+4. Memory: RSS after each of 30 short trials of a random scratch search (a fresh process).
+5. `python -m tuning --help` start-up time.
+
+Epoch times are each model's second epoch (the first includes tracing), validation included.
+Prints a table and writes `benchmarks/results/speed-<date>.json`. `--tiny` runs everything on a
+few hundred images to check the benchmark itself works (it is not a measurement).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.machine import RESULTS
+
+FEATURE_HP = {"pooling": "flatten", "dense_units": 256, "dropout": 0.5, "learning_rate": 1e-3,
+              "flip": True}
+FINETUNE_HP = {"dense_units": 256, "dropout": 0.5, "head_learning_rate": 1e-3,
+               "unfreeze_blocks": 1, "finetune_learning_rate": 1e-5, "flip": True,
+               "head_epochs": 0}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true", help="a quick check on 400 images")
+    parser.add_argument("--trials", type=int, default=30, help="trials of the memory run")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--results", default=str(RESULTS), help="folder for the JSON")
+    parser.add_argument("--rss-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    sizes = dict(train_size=300, val_size=100) if args.tiny else {}
+
+    if args.rss_only:
+        print(json.dumps(rss_over_trials(args.trials, args.seed, sizes)))
+        return
+    from tuning.runtime import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from benchmarks.machine import save_result
+    from tuning.data import load_search_data
+
+    data = load_search_data("synthetic", seed=args.seed, **sizes)
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        results = {
+            "feature_epoch": cached_vs_uncached("feature", FEATURE_HP, data, args.seed,
+                                               Path(scratch_dir)),
+            "finetune_block5_epoch": cached_vs_uncached("finetune", FINETUNE_HP, data, args.seed,
+                                                        Path(scratch_dir)),
+            "scratch_tuner_vs_fit": tuner_vs_fit(data, args.seed, sizes, Path(scratch_dir)),
+        }
+    results["rss_over_trials"] = _in_fresh_process(args)
+    results["help_seconds"] = help_seconds()
+    print(table(results))
+    command = "python -m benchmarks.speed" + (" --tiny" if args.tiny else "")
+    save_result("speed-tiny" if args.tiny else "speed", {
+        "command": command, "data": data.describe(), "seed": args.seed, "batch_size": 128,
+        "results": results}, folder=Path(args.results))
+
+
+def cached_vs_uncached(method: str, values: dict, data, seed: int, cache_root: Path) -> dict:
+    """Seconds of a training epoch on images through the frozen layers, and on cached ones."""
+    import keras
+
+    from search_spaces import create_hypermodel, fixed_hyperparameters, vgg16_base
+    from search_spaces.finetune import FineTune
+    from tuning.features import FeatureCache
+    from tuning.pipeline import fit_data
+
+    hp = fixed_hyperparameters(values)
+    keras.utils.set_random_seed(seed)
+    backbone = vgg16_base("none", 32)  # random weights cost what ImageNet's do
+    features = FeatureCache(backbone, 32, data, 128, seed, root=cache_root / method)
+    layers = FineTune.CACHED_LAYERS[:2] if method == "finetune" else ("block5_pool",)
+    caching = features.prepare(layers) or 0.0
+    epochs = {}
+    for name, cache in (("uncached", None), ("cached", features)):
+        keras.backend.clear_session()
+        hypermodel = create_hypermodel(method, "none", 32, head_epochs=0, features=cache)
+        model = hypermodel.build(hp)
+        timer = _EpochTimer()
+        args, kwargs = fit_data(hypermodel, data, 128, seed)
+        hypermodel.fit(hp, model, *args, **kwargs, epochs=2, callbacks=[timer], verbose=0)
+        epochs[name] = timer.seconds[-1]
+        print(f"{method}: {name} epoch {epochs[name]:.2f} s", flush=True)
+    return {"uncached_seconds": round(epochs["uncached"], 2),
+            "cached_seconds": round(epochs["cached"], 3),
+            "speedup": round(epochs["uncached"] / epochs["cached"], 1),
+            "caching_seconds_once": round(caching, 1),
+            "train_images": len(data.train), "validation_images": len(data.validation)}
+
+
+def tuner_vs_fit(data, seed: int, sizes: dict, out: Path, epochs: int = 3) -> dict:
+    """Wall seconds of the seed CNN for `epochs` under our search engine and under bare fit."""
+    import keras
+
+    from search_spaces import SEED_PRESETS, create_hypermodel, fixed_hyperparameters
+    from tuning.config import SearchConfig
+    from tuning.data import load_search_data
+    from tuning.pipeline import to_dataset
+    from tuning.search import run_search
+
+    start = time.perf_counter()
+    data = load_search_data("synthetic", seed=seed, **sizes)
+    keras.utils.set_random_seed(seed)
+    model = create_hypermodel("scratch").build(fixed_hyperparameters(SEED_PRESETS["scratch"]))
+    model.fit(to_dataset(data.train, 128, shuffle=True, seed=seed), epochs=epochs, verbose=0,
+              validation_data=to_dataset(data.validation, 128))
+    bare = time.perf_counter() - start
+
+    config = SearchConfig(method="scratch", preset="seed", data="synthetic", seed=seed,
+                          max_epochs=epochs, patience=epochs, out=str(out), verbose=0, **sizes)
+    start = time.perf_counter()
+    run_search(config, log=None)
+    tuned = time.perf_counter() - start
+    print(f"scratch: bare fit {bare:.1f} s, search engine {tuned:.1f} s", flush=True)
+    return {"epochs": epochs, "bare_fit_seconds": round(bare, 1),
+            "tuner_seconds": round(tuned, 1), "overhead": round(tuned / bare - 1, 3),
+            "note": "both include loading the data and building the model; the tuner also "
+                    "writes checkpoints, TensorBoard logs, trials.csv and best_model.keras"}
+
+
+def rss_over_trials(trials: int, seed: int, sizes: dict) -> dict:
+    """RSS after each trial of a `trials`-trial random scratch search with 1-epoch trials."""
+    from tuning.runtime import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from tuning.config import SearchConfig
+    from tuning.search import run_search
+
+    rss = []
+
+    def record(line: str) -> None:
+        if line.startswith("trial "):
+            rss.append(_rss_mb())
+
+    with tempfile.TemporaryDirectory() as out:
+        config = SearchConfig(method="scratch", tuner="random", max_trials=trials, max_epochs=1,
+                              data="synthetic", seed=seed, train_size=sizes.get("train_size",
+                                                                                2000),
+                              val_size=sizes.get("val_size", 500), out=out, verbose=1)
+        run_search(config, log=record)
+    return {"trials": len(rss), "rss_mb_after_each_trial": rss,
+            "growth_mb_first_to_last": round(rss[-1] - rss[0], 1),
+            "growth_mb_first_to_max": round(max(rss) - rss[0], 1)}
+
+
+def help_seconds(runs: int = 5) -> dict:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "tuning", "--help"], check=True,
+                       capture_output=True)
+        times.append(time.perf_counter() - start)
+    return {"median": round(statistics.median(times), 3), "max": round(max(times), 3)}
+
+
+def table(results: dict) -> str:
+    feature, finetune = results["feature_epoch"], results["finetune_block5_epoch"]
+    tuner, rss = results["scratch_tuner_vs_fit"], results["rss_over_trials"]
+    rows = [
+        ("feature epoch, uncached / cached (s)",
+         f"{feature['uncached_seconds']} / {feature['cached_seconds']}",
+         f"{feature['speedup']}x (caching once: {feature['caching_seconds_once']} s)"),
+        ("finetune block5 epoch, uncached / cached (s)",
+         f"{finetune['uncached_seconds']} / {finetune['cached_seconds']}",
+         f"{finetune['speedup']}x (caching once: {finetune['caching_seconds_once']} s)"),
+        (f"scratch {tuner['epochs']} epochs, bare fit / search engine (s)",
+         f"{tuner['bare_fit_seconds']} / {tuner['tuner_seconds']}",
+         f"overhead {tuner['overhead']:+.1%}"),
+        (f"RSS over {rss['trials']} trials (MB)",
+         f"{rss['rss_mb_after_each_trial'][0]} -> {rss['rss_mb_after_each_trial'][-1]}",
+         f"growth {rss['growth_mb_first_to_last']} (max {rss['growth_mb_first_to_max']})"),
+        ("python -m tuning --help (s)", f"median {results['help_seconds']['median']}",
+         f"max {results['help_seconds']['max']}"),
+    ]
+    width = max(len(row[0]) for row in rows)
+    return "\n".join(f"{a:<{width}}  {b:<22}  {c}" for a, b, c in rows)
+
+
+class _EpochTimer:
+    """A Keras callback (built lazily, so importing this module needs no TensorFlow)."""
+
+    def __new__(cls):
+        import keras
+
+        class EpochTimer(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.seconds = []
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self._start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                self.seconds.append(time.perf_counter() - self._start)
+
+        return EpochTimer()
+
+
+def _in_fresh_process(args) -> dict:
+    command = [sys.executable, "-m", "benchmarks.speed", "--rss-only", "--trials",
+               str(args.trials), "--seed", str(args.seed)] + (["--tiny"] if args.tiny else [])
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        kb = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    return round(kb / 1024, 1)
+
+
+if __name__ == "__main__":
+    main()

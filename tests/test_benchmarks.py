@@ -1,0 +1,21 @@
+"""The speed benchmark runs end to end (on a few hundred images: a check, not a measurement)."""
+
+import json
+
+from conftest import run_cli
+
+
+def test_speed_benchmark_runs_and_writes_every_figure(tmp_path):
+    done = run_cli("--tiny", "--trials", "3", "--results", tmp_path, module="benchmarks.speed")
+    assert done.returncode == 0, done.stderr
+    [path] = tmp_path.glob("speed-tiny-*.json")
+    record = json.loads(path.read_text())
+    results = record["results"]
+    for name in ("feature_epoch", "finetune_block5_epoch"):
+        assert results[name]["uncached_seconds"] > 0 and results[name]["cached_seconds"] > 0
+        assert results[name]["train_images"] == 300
+    assert results["rss_over_trials"]["trials"] == 3
+    assert results["scratch_tuner_vs_fit"]["tuner_seconds"] > 0
+    assert 0 < results["help_seconds"]["median"] < 5
+    assert record["machine"]["cores"] >= 1
+    assert "feature epoch" in done.stdout and "RSS over 3 trials" in done.stdout

@@ -1,0 +1,130 @@
+"""The feature cache: cached models compute what uncached ones do, and the cache is safe to reuse."""
+
+import keras
+import numpy as np
+import pytest
+
+from search_spaces import create_hypermodel, fixed_hyperparameters, vgg16_base
+from search_spaces.backbones import TOP_LAYER, cut_layer, vgg16_extractor
+from tuning.data import SearchData, Split
+from tuning.features import FeatureCache
+
+
+def _split(rng, n):
+    return Split(rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+                 rng.integers(0, 100, n), np.zeros(n, dtype=np.int64))
+
+
+@pytest.fixture
+def cache(tmp_path):
+    rng = np.random.default_rng(0)
+    data = SearchData(_split(rng, 48), _split(rng, 32), "random pixels")
+    keras.utils.set_random_seed(0)
+    cache = FeatureCache(vgg16_base("none", 32), 32, data, batch_size=16, seed=0, root=tmp_path)
+    cache.prepare([cut_layer(blocks) for blocks in range(4)])
+    return cache
+
+
+def _activations(cache, layer, split="validation", flipped=False):
+    return np.load(cache.path(layer, split, flipped), allow_pickle=False)
+
+
+def _uncached_with_backbone(method, hp, backbone):
+    """The plain keras-tuner model of `method`, its VGG-16 holding `backbone`'s weights."""
+    model = create_hypermodel(method, weights="none").build(hp)
+    model.get_layer("vgg16").set_weights(backbone.get_weights())
+    return model
+
+
+def test_cached_feature_head_predicts_like_the_uncached_model(cache):
+    hp = fixed_hyperparameters({"pooling": "flatten", "dense_units": 128, "dropout": 0.2,
+                                "learning_rate": 1e-3, "flip": False})
+    head = create_hypermodel("feature", features=cache).build(hp)
+    uncached = _uncached_with_backbone("feature", hp, cache.backbone)
+    trained = [layer for layer in uncached.layers if layer.weights and layer.name != "vgg16"]
+    for layer, weights in zip(trained, [layer for layer in head.layers if layer.weights]):
+        layer.set_weights(weights.get_weights())
+    images = cache.splits["validation"].images.astype("float32")
+
+    from_cache = head.predict(_activations(cache, TOP_LAYER), verbose=0)
+    from_images = uncached.predict(images, verbose=0)
+    np.testing.assert_allclose(from_cache, from_images, atol=1e-5)
+    assert head.count_params() < uncached.count_params() / 50  # trials train the head only
+
+
+@pytest.mark.parametrize("blocks", [1, 3])
+def test_cached_finetune_model_predicts_like_the_uncached_model(cache, blocks):
+    hp = fixed_hyperparameters({"dense_units": 128, "dropout": 0.0, "head_learning_rate": 1e-3,
+                                "unfreeze_blocks": blocks, "finetune_learning_rate": 1e-5,
+                                "flip": False})
+    hypermodel = create_hypermodel("finetune", features=cache)
+    cached = hypermodel.build(hp)
+    uncached = _uncached_with_backbone("finetune", hp, cache.backbone)
+    uncached.get_layer("head").set_weights(cached.get_layer("head").get_weights())
+    images = cache.splits["validation"].images.astype("float32")
+
+    from_cache = cached.predict(_activations(cache, cut_layer(blocks)), verbose=0)
+    np.testing.assert_allclose(from_cache, uncached.predict(images, verbose=0), atol=1e-5)
+    as_image_model = hypermodel.image_model(cached).predict(images, verbose=0)
+    np.testing.assert_allclose(as_image_model, from_cache, atol=1e-5)
+
+
+def test_flipped_views_are_the_activations_of_flipped_images(cache):
+    images = cache.splits["train"].images[:, :, ::-1].astype("float32")
+    extractor = vgg16_extractor(cache.backbone, 32, [cut_layer(1)])
+    np.testing.assert_allclose(_activations(cache, cut_layer(1), "train", flipped=True),
+                               extractor.predict(images, verbose=0), atol=1e-5)
+
+
+def test_flip_dataset_draws_each_image_plainly_or_flipped_and_uses_both(cache):
+    plain = _activations(cache, TOP_LAYER, "train").reshape(48, -1)
+    flipped = _activations(cache, TOP_LAYER, "train", flipped=True).reshape(48, -1)
+    labels = cache.splits["train"].fine
+    seen_flipped = seen_plain = 0
+    for _ in range(2):  # two epochs
+        for x, y in cache.dataset(TOP_LAYER, "train", flip=True):
+            for row, label in zip(x.numpy().reshape(len(y), -1), y.numpy()):
+                is_plain = np.isclose(plain, row).all(1)
+                is_flipped = np.isclose(flipped, row).all(1)
+                match = np.flatnonzero(is_plain | is_flipped)
+                assert len(match) == 1 and labels[match[0]] == label
+                seen_plain += is_plain.any()
+                seen_flipped += is_flipped.any() and not is_plain.any()
+    assert seen_plain + seen_flipped == 96 and seen_plain > 10 and seen_flipped > 10
+
+
+def test_cache_is_reused_and_a_damaged_or_hostile_file_is_rebuilt(cache):
+    layers = [cut_layer(blocks) for blocks in range(4)]
+    assert cache.prepare(layers) is None  # everything on disk: nothing recomputed
+    good = _activations(cache, TOP_LAYER)
+    cut_short = cache.path(TOP_LAYER, "validation")
+    cut_short.write_bytes(cut_short.read_bytes()[:200])
+    hostile = cache.path(cut_layer(2), "train")
+    np.save(hostile, np.array([{"a": 1}], dtype=object), allow_pickle=True)  # a pickle inside
+    assert cache.prepare(layers) > 0
+    np.testing.assert_allclose(_activations(cache, TOP_LAYER), good)
+    assert _activations(cache, cut_layer(2), "train").dtype == np.float32
+
+
+class _SeesModel(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        self.seen = (self.model.name, float(self.model.optimizer.learning_rate))
+
+
+def test_cached_finetune_phases_show_callbacks_the_whole_model(cache):
+    hp = fixed_hyperparameters({"dense_units": 128, "dropout": 0.0, "head_learning_rate": 2e-3,
+                                "unfreeze_blocks": 2, "finetune_learning_rate": 3e-5,
+                                "flip": True, "head_epochs": 1})
+    hypermodel = create_hypermodel("finetune", head_epochs=1, features=cache)
+    model = hypermodel.build(hp)
+    watcher = _SeesModel()
+    hypermodel.fit(hp, model, epochs=1, callbacks=[watcher], verbose=0)
+    assert watcher.seen == ("vgg16_finetune", pytest.approx(2e-3))
+    assert not any(layer.trainable for layer in model.get_layer("vgg16").layers if layer.weights)
+    history = hypermodel.fit(hp, model, epochs=2, initial_epoch=1, callbacks=[watcher], verbose=0)
+    assert history.epoch == [1] and watcher.seen == ("vgg16_finetune", pytest.approx(3e-5))
+    trainable = {layer.name.split("_")[0] for layer in model.get_layer("vgg16").layers
+                 if layer.trainable and layer.weights}
+    assert trainable == {"block4", "block5"}
+    with pytest.raises(ValueError, match="reads its own data"):
+        hypermodel.fit(hp, model, np.zeros((1, 32, 32, 3)), epochs=1, verbose=0)
