@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 VGG_BLOCKS = 5
 
@@ -23,6 +23,38 @@ class VGG16Preprocess(layers.Layer):
 
     def call(self, inputs):
         return keras.applications.vgg16.preprocess_input(inputs)
+
+
+@keras.saving.register_keras_serializable(package="cifar_tune")
+class SmallMapConv2D(layers.Conv2D):
+    """A 3x3, stride-1, "same" Conv2D computed as one matrix product on maps of at most 2x2.
+
+    On such a map every output position sees every input position through some tap of the kernel,
+    so the convolution is a dense layer from (H*W*Cin) to (H*W*Cout) whose matrix is assembled
+    from the kernel's taps. oneDNN's convolution spends most of its work on the zero padding
+    there: training VGG-16's block5 on the 2x2 maps of 32x32 inputs measured 73 ms a step
+    (batch 128) as convolutions and 37 ms as matrix products. Same weights, same results to float
+    rounding; any other map size or configuration runs the ordinary convolution.
+    """
+
+    def convolution_op(self, inputs, kernel):
+        height, width = inputs.shape[1], inputs.shape[2]
+        if not (self._dense_form_fits() and height and width and height <= 2 and width <= 2):
+            return super().convolution_op(inputs, kernel)
+        positions = [(i, j) for i in range(height) for j in range(width)]
+        taps = [[(pi - oi + 1) * 3 + (pj - oj + 1) for oi, oj in positions]
+                for pi, pj in positions]
+        cin, cout = kernel.shape[2], kernel.shape[3]
+        matrix = ops.take(ops.reshape(kernel, (9, cin, cout)), taps, axis=0)  # [in, out, Cin, Cout]
+        matrix = ops.reshape(ops.transpose(matrix, (0, 2, 1, 3)),
+                             (len(positions) * cin, len(positions) * cout))
+        flat = ops.reshape(inputs, (-1, len(positions) * cin))
+        return ops.reshape(ops.matmul(flat, matrix), (-1, height, width, cout))
+
+    def _dense_form_fits(self) -> bool:
+        return (tuple(self.kernel_size) == (3, 3) and tuple(self.strides) == (1, 1)
+                and self.padding == "same" and tuple(self.dilation_rate) == (1, 1)
+                and self.groups == 1 and self.data_format == "channels_last")
 
 
 def vgg16_base(weights: str, input_size: int) -> keras.Model:
@@ -98,12 +130,16 @@ def with_backbone(model: keras.Model, base: keras.Model, input_size: int, name: 
 
 
 def vgg16_top(base: keras.Model, cut: str) -> keras.Model:
-    """New, frozen copies of `base`'s layers above `cut`, with its weights; named "vgg16"."""
+    """New, frozen copies of `base`'s layers above `cut`, with its weights; named "vgg16".
+
+    Convolutions on maps of 2x2 or less become `SmallMapConv2D` (the same function, faster).
+    """
     inputs = keras.Input(base.get_layer(cut).output.shape[1:], name=cut)
     above = base.layers[[layer.name for layer in base.layers].index(cut) + 1:]
     x = inputs
     for layer in above:
-        copy = layer.__class__.from_config(layer.get_config())
+        small = isinstance(layer, layers.Conv2D) and max(x.shape[1], x.shape[2]) <= 2
+        copy = (SmallMapConv2D if small else layer.__class__).from_config(layer.get_config())
         x = copy(x)
         copy.set_weights(layer.get_weights())
     top = keras.Model(inputs, x, name="vgg16")

@@ -128,3 +128,27 @@ def test_cached_finetune_phases_show_callbacks_the_whole_model(cache):
     assert trainable == {"block4", "block5"}
     with pytest.raises(ValueError, match="reads its own data"):
         hypermodel.fit(hp, model, np.zeros((1, 32, 32, 3)), epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("side", [1, 2, 4])
+def test_small_map_conv_computes_what_conv2d_does(side):
+    import tensorflow as tf
+
+    from search_spaces.backbones import SmallMapConv2D
+
+    conv = keras.layers.Conv2D(8, 3, padding="same", activation="relu")
+    small = SmallMapConv2D.from_config(conv.get_config())
+    x = tf.random.stateless_normal((5, side, side, 6), seed=(1, 2))
+    conv.build(x.shape)
+    small.build(x.shape)
+    small.set_weights([w + 0.1 for w in conv.get_weights()])
+    conv.set_weights(small.get_weights())
+    gradients = []
+    for layer in (conv, small):
+        with tf.GradientTape() as tape:
+            y = layer(x)
+            loss = tf.reduce_sum(y * y)
+        gradients.append((y.numpy(), [g.numpy() for g in tape.gradient(loss, layer.weights)]))
+    np.testing.assert_allclose(gradients[0][0], gradients[1][0], rtol=1e-5, atol=1e-5)
+    for expected, got in zip(gradients[0][1], gradients[1][1]):
+        np.testing.assert_allclose(expected, got, rtol=1e-4, atol=1e-4)

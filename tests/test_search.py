@@ -147,3 +147,22 @@ def test_consecutive_failures_stop_the_search_with_a_clear_message(tmp_path, mon
         _nan_search(tmp_path, monkeypatch, max_trials=9)
     trials = pd.read_csv(tmp_path / "scratch" / "trials.csv")
     assert len(trials) < 9 and (trials.status == "FAILED").all()
+
+
+def test_trials_leave_no_custom_gradient_registrations_behind():
+    """TensorFlow keeps each traced train step alive through these; the search drops them."""
+    import keras
+    from tensorflow.python.framework import ops
+
+    from search_spaces import SEED_PRESETS, create_hypermodel, fixed_hyperparameters
+    from tuning.runtime import forget_custom_gradients
+
+    x, y = np.zeros((8, 32, 32, 3), "float32"), np.zeros(8, "int64")
+    model = create_hypermodel("scratch").build(fixed_hyperparameters(SEED_PRESETS["scratch"]))
+    model.fit(x, y, epochs=1, verbose=0)
+    assert any(name.startswith("CustomGradient-") for name in ops._gradient_registry._registry)
+    assert forget_custom_gradients() > 0
+    assert not any(n.startswith("CustomGradient-") for n in ops._gradient_registry._registry)
+    keras.backend.clear_session()
+    model = create_hypermodel("scratch").build(fixed_hyperparameters(SEED_PRESETS["scratch"]))
+    assert np.isfinite(model.fit(x, y, epochs=1, verbose=0).history["loss"][0])

@@ -62,6 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
                        "finetune: run the frozen VGG-16 layers in every step instead of caching "
                        "their activations once (slower; for when the cache does not fit on disk)")
 
+    spread = search.add_argument_group("Distributed")
+    spread.add_argument("--chief", metavar="HOST:PORT", default=None, help="serve this search to "
+                        "workers (keras-tuner's chief oracle); HOST defaults to 127.0.0.1, name "
+                        "another address to accept other machines")
+    spread.add_argument("--worker", metavar="HOST:PORT", default=None,
+                        help="run trials for the chief at HOST:PORT (same command otherwise)")
+    spread.add_argument("--worker-id", default=None,
+                        help="this worker's name (default worker-<host>-<pid>)")
+    spread.add_argument("--worker-timeout", type=int, default=60, help="chief: seconds without "
+                        "a worker's heartbeat before its trial is run again (default 60)")
+    spread.add_argument("--distribution", default="none", metavar="{none,mirrored}",
+                        help="mirrored: tf.distribute.MirroredStrategy over this machine's GPUs "
+                        "inside each trial (one replica on a CPU)")
+
     output = search.add_argument_group("Output")
     output.add_argument("--out", default="runs", help="run directory (default runs/)")
     output.add_argument("--overwrite", action="store_true",
@@ -76,6 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--preset", default=None, metavar="{" + ",".join(PRESETS) + "}")
     summary.add_argument("--top", type=int, default=10)
     summary.set_defaults(handler=_summary)
+
+    board = verbs.add_parser("dashboard", help="serve TensorBoard (HParams) on 127.0.0.1",
+                             description="Serve TensorBoard for the searches under OUT; new "
+                             "trials appear while a search runs.")
+    board.add_argument("--out", default="runs")
+    board.add_argument("--method", default=None, help="one run (e.g. feature, feature-seed); "
+                       "default: every search under OUT")
+    board.add_argument("--port", type=int, default=6006)
+    board.set_defaults(handler=_dashboard)
     return parser
 
 
@@ -102,7 +125,9 @@ def config_from_args(args) -> SearchConfig:
         hyperband_iterations=args.hyperband_iterations, max_trials=args.max_trials,
         seed=args.seed, batch_size=args.batch_size, data=args.data, weights=args.weights,
         train_size=args.train_size, val_size=args.val_size, input_size=args.input_size,
-        head_epochs=args.head_epochs, cache=args.cache, patience=args.patience,
+        head_epochs=args.head_epochs, cache=args.cache, chief=args.chief, worker=args.worker,
+        worker_id=args.worker_id, worker_timeout=args.worker_timeout,
+        distribution=args.distribution, patience=args.patience,
         preset=args.preset, out=args.out,
         overwrite=args.overwrite, verbose=verbosity)
 
@@ -115,6 +140,10 @@ def _search(args) -> int:
     import_tensorflow_quietly()
 
     result = run_search(config, log=lambda line: print(line, flush=True))
+    if result.worker:
+        print(f"{result.worker}: done, ran {result.completed} completed and {result.failed} "
+              f"failed trials; the chief writes {result.run_dir / 'trials.csv'}")
+        return 0
     print(f"best trial {result.best_trial_id}: val_accuracy {result.best_val_accuracy:.4f} "
           f"({result.completed} completed, {result.failed} failed); model: "
           f"{result.run_dir / 'best_model.keras'}; trials: {result.run_dir / 'trials.csv'}")
@@ -126,4 +155,17 @@ def _summary(args) -> int:
 
     name = args.method if args.preset is None else f"{args.method}-{args.preset}"
     print(summarize(f"{args.out}/{name}", top=args.top))
+    return 0
+
+
+def _dashboard(args) -> int:
+    from tuning.dashboard import log_dirs, serve_forever
+    from tuning.runtime import import_tensorflow_quietly
+
+    log_dirs(args.out, args.method)  # a usage error before TensorBoard's slow import
+    import_tensorflow_quietly()
+    try:
+        serve_forever(args.out, args.method, args.port, log=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        print("dashboard stopped", flush=True)
     return 0

@@ -12,6 +12,7 @@ from tuning.errors import UsageError
 METHODS = ("scratch", "feature", "finetune")
 TUNERS = ("hyperband", "random", "bayesian")
 PRESETS = ("seed",)
+DISTRIBUTIONS = ("none", "mirrored")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,11 @@ class SearchConfig:
         cache: VGG-16 methods train on activations cached once (`tuning.features`) rather than
             running the frozen layers in every step.
         patience: early-stopping patience in epochs.
+        chief: "HOST:PORT" to serve this search to workers instead of running trials here.
+        worker: "HOST:PORT" of a chief whose trials this process runs.
+        worker_id: this worker's name (default: worker-<host>-<pid>).
+        worker_timeout: seconds without a worker's heartbeat before the chief re-queues its trial.
+        distribution: "mirrored" trains each trial with tf.distribute.MirroredStrategy.
         preset: "seed" trains the seed write-up's fixed model instead of searching.
         out: the run directory; results go to `out/<method>` (`out/<method>-seed` for the preset).
         overwrite: start afresh instead of resuming what `out/<method>` holds.
@@ -57,6 +63,11 @@ class SearchConfig:
     input_size: int = 32
     head_epochs: int | None = None
     cache: bool = True
+    chief: str | None = None
+    worker: str | None = None
+    worker_id: str | None = None
+    worker_timeout: int = 60
+    distribution: str = "none"
     patience: int = 3
     preset: str | None = None
     out: str = "runs"
@@ -79,9 +90,25 @@ class SearchConfig:
         if self.input_size < 32:
             raise UsageError(f"--input-size must be at least 32 (VGG-16 needs 32x32 or more). "
                              f"Received: {self.input_size}")
+        self._check_roles()
         if self.weights not in ("imagenet", "none") and not Path(self.weights).is_file():
             raise UsageError(f"--weights {self.weights}: no such file; expected 'imagenet', "
                              f"'none' or a VGG-16 no-top weights file (.h5)")
+
+    def _check_roles(self) -> None:
+        from tuning.distributed import parse_address
+
+        _one_of("distribution", self.distribution, DISTRIBUTIONS)
+        _positive("worker_timeout", self.worker_timeout)
+        if self.chief and self.worker:
+            raise UsageError("--chief and --worker exclude each other: a process serves the "
+                             "search or runs its trials")
+        if self.chief:
+            parse_address(self.chief, "--chief")
+        if self.worker:
+            parse_address(self.worker, "--worker")
+            if self.overwrite:
+                raise UsageError("--overwrite belongs to the chief: a worker joins its search")
 
     @property
     def run_dir(self) -> Path:

@@ -1,7 +1,8 @@
 """Trial records on disk: `trials.csv`, `best_hyperparameters.json`, progress lines.
 
-Everything here is rebuilt from the oracle's trials plus `trial_stats.json` (seconds and epochs of
-each trial), so a resumed search exports exactly what an uninterrupted one would.
+Everything here is rebuilt from the oracle's trials plus each trial's `trial_stats/<id>.json`
+(seconds and epochs, written by whichever process ran it), so a resumed or distributed search exports
+exactly what an uninterrupted single-process one would. `trial_stats.json` gathers them all.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from tuning.files import atomic_write_text
 
 STATS_FILE, TRIALS_FILE, BEST_FILE = "trial_stats.json", "trials.csv", "best_hyperparameters.json"
+STATS_DIR = "trial_stats"
 
 
 def best_completed_trial(trials):
@@ -62,46 +64,78 @@ def _reason(trial) -> str:
 class TrialRecorder:
     """Times trials, rewrites the exports as each one ends and prints one line per trial.
 
+    In a distributed search each worker records the stats of the trials it runs and prints its own
+    lines (`exports=False`); the chief, which runs none, exports and prints the overall progress.
+
     Args:
         run_dir: the search's directory.
         planned_trials / planned_epochs: the schedule, for "trial n of N" and the ETA.
         describe: the search's data and seed, recorded in `best_hyperparameters.json`.
         log: where progress lines go (None: nowhere).
+        exports: write `trials.csv` and friends (False on workers).
+        who: the worker's name in its lines.
     """
 
     def __init__(self, run_dir: Path, planned_trials: int, planned_epochs: int, describe: dict,
-                 log=print):
+                 log=print, exports: bool = True, who: str = ""):
         self.run_dir = Path(run_dir)
         self.planned_trials, self.planned_epochs = planned_trials, planned_epochs
-        self.describe, self.log = describe, log
-        path = self.run_dir / STATS_FILE
-        self.stats = json.loads(path.read_text()) if path.exists() else {}
+        self.describe, self.log, self.exports, self.who = describe, log, exports, who
         self._started: dict[str, float] = {}
+        self._epochs: dict[str, int] = {}
+        self._scores: dict[str, float | None] = {}  # what a worker knows of its trials' scores
+        self.ran: list[str] = []  # statuses of the trials this process ran
         self._search_started = time.monotonic()
-        self._epochs_this_run = 0
+        self._epochs_before = _epochs_run(self.read_stats())
 
     def trial_started(self, trial) -> None:
         self._started[trial.trial_id] = time.monotonic()
 
     def trial_trained(self, trial, histories) -> None:
-        epochs = sum(len(getattr(h, "epoch", [])) for h in histories)
-        self.stats[trial.trial_id] = {"epochs_run": epochs}
-        self._epochs_this_run += epochs
+        histories = [getattr(h, "history", {}) for h in histories]
+        self._epochs[trial.trial_id] = sum(len(h.get("loss", [])) for h in histories)
+        scores = [v for h in histories for v in h.get("val_accuracy", [])]
+        self._scores[trial.trial_id] = max(scores, default=None)
+
+    def write_stats(self, trial) -> None:
+        """Records the trial's epochs and seconds (before it ends, so an export finds them)."""
+        seconds = time.monotonic() - self._started.pop(trial.trial_id, time.monotonic())
+        stats = {"epochs_run": self._epochs.pop(trial.trial_id, 0), "seconds": round(seconds, 2)}
+        if self.who:
+            stats["worker"] = self.who
+        atomic_write_text(self.run_dir / STATS_DIR / f"{trial.trial_id}.json", json.dumps(stats))
 
     def trial_ended(self, trials, trial) -> None:
-        seconds = time.monotonic() - self._started.pop(trial.trial_id, time.monotonic())
-        self.stats.setdefault(trial.trial_id, {"epochs_run": 0})["seconds"] = round(seconds, 2)
-        atomic_write_text(self.run_dir / STATS_FILE, json.dumps(self.stats, indent=1))
-        self.export(trials)
+        """Exports and prints the overall progress; on a worker, only its own line."""
+        self.ran.append(trial.status)
+        if not self.exports:
+            score = self._scores.pop(trial.trial_id, None)
+            if self.log:
+                text = f"val_accuracy {score:.4f}" if score is not None else trial.status
+                self.log(f"{self.who}: trial {trial.trial_id} {text}")
+            return
+        stats = self.export(trials)
         if self.log:
-            self.log(self._progress_line(trials, trial))
+            self.log(self._progress_line(trials, trial, stats))
 
-    def export(self, trials) -> None:
-        """Rewrites `trials.csv` and, when some trial completed, `best_hyperparameters.json`."""
+    def read_stats(self) -> dict:
+        folder = self.run_dir / STATS_DIR
+        stats = {}
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                stats[path.stem] = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # being replaced this instant: the next export reads it
+        return stats
+
+    def export(self, trials) -> dict:
+        """Rewrites `trials.csv`, `trial_stats.json` and, when some trial completed,
+        `best_hyperparameters.json`. Returns the stats."""
         import pandas as pd
 
-        trials = list(trials)
-        frame = pd.DataFrame(trial_rows(trials, self.stats))
+        trials, stats = list(trials), self.read_stats()
+        atomic_write_text(self.run_dir / STATS_FILE, json.dumps(stats, indent=1))
+        frame = pd.DataFrame(trial_rows(trials, stats))
         atomic_write_text(self.run_dir / TRIALS_FILE, frame.to_csv(index=False))
         best = best_completed_trial(trials)
         if best is not None:
@@ -109,21 +143,26 @@ class TrialRecorder:
                       "val_loss": _at_best_step(best, "val_loss"),
                       "hyperparameters": searched_values(best), **self.describe}
             atomic_write_text(self.run_dir / BEST_FILE, json.dumps(record, indent=2))
+        return stats
 
-    def _progress_line(self, trials, trial) -> str:
+    def _progress_line(self, trials, trial, stats: dict) -> str:
         trials = list(trials)
         ended = sum(t.status in ("COMPLETED", "FAILED") for t in trials)
         best = best_completed_trial(trials)
         score = f"val_accuracy {trial.score:.4f}" if trial.status == "COMPLETED" else trial.status
         best_text = f"best {best.score:.4f} (trial {best.trial_id})" if best else "best -"
         elapsed = time.monotonic() - self._search_started
-        done_epochs = sum(s.get("epochs_run", 0) for s in self.stats.values())
+        done_epochs = _epochs_run(stats)
         eta = ""
-        if self._epochs_this_run and self.planned_epochs > done_epochs:
-            per_epoch = elapsed / self._epochs_this_run
+        if done_epochs > self._epochs_before and self.planned_epochs > done_epochs:
+            per_epoch = elapsed / (done_epochs - self._epochs_before)
             eta = f", ETA <= {_duration(per_epoch * (self.planned_epochs - done_epochs))}"
         return (f"trial {ended}/{self.planned_trials} ({trial.trial_id}) {score} | {best_text} | "
                 f"{_duration(elapsed)} elapsed{eta}")
+
+
+def _epochs_run(stats: dict) -> int:
+    return sum(s.get("epochs_run", 0) for s in stats.values())
 
 
 def _duration(seconds: float) -> str:

@@ -1,4 +1,4 @@
-"""Importing TensorFlow without the start-up chatter its C++ core writes to stderr."""
+"""TensorFlow housekeeping: a quiet import, and memory that trials would otherwise keep."""
 
 from __future__ import annotations
 
@@ -25,3 +25,21 @@ def import_tensorflow_quietly() -> None:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def forget_custom_gradients() -> int:
+    """Drops TensorFlow's global registrations of custom gradients. Returns how many.
+
+    Tracing a Keras train step under tf.distribute (Keras always uses a strategy, the default one
+    on one device) registers a `tf.custom_gradient` for each `all_reduce`, in a global registry
+    that is never emptied; each registration keeps its whole traced graph alive. Measured here:
+    about 18 MB per trained model with glibc, 1,650 MB over a 30-trial search. Call it between
+    trials, when no graph still being traced needs them (finished trials' graphs are dead).
+    """
+    from tensorflow.python.framework import ops
+
+    registry = ops._gradient_registry._registry  # private: tests/test_search.py checks it
+    stale = [name for name in registry if name.startswith("CustomGradient-")]
+    for name in stale:
+        del registry[name]
+    return len(stale)

@@ -8,9 +8,11 @@ trial plus the HParams config), `trials.csv`, `best_hyperparameters.json`, `best
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +24,11 @@ from tuning.errors import SearchFailed, UsageError
 from tuning.features import hypermodel_for, load_backbone
 from tuning.files import atomic_path, atomic_write_text
 from tuning.lock import LOCK_FILE, run_dir_lock
+from tuning.runtime import forget_custom_gradients
 
 CONFIG_FILE, BEST_MODEL_FILE = "search_config.json", "best_model.keras"
+CHIEF_WAIT_SECONDS = 600  # how long a worker waits for its chief to start serving
+IDLE_WAIT_SECONDS = 1.0  # between a worker's asks while the oracle has no trial ready
 # Errors of the disk, not of the code: reported in one line, like a usage error.
 _WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 # Settings that define a search: resuming a directory with other values would mix two searches.
@@ -33,11 +38,14 @@ _IDENTITY = ("method", "tuner", "preset", "max_epochs", "factor", "data", "input
 
 @dataclass
 class SearchResult:
+    """How a search ended. On a worker: the trials it ran (the chief knows the best)."""
+
     run_dir: Path
-    best_trial_id: str
-    best_val_accuracy: float
+    best_trial_id: str | None
+    best_val_accuracy: float | None
     completed: int
     failed: int
+    worker: str | None = None
 
 
 def run_search(config: SearchConfig, log=print) -> SearchResult:
@@ -46,6 +54,8 @@ def run_search(config: SearchConfig, log=print) -> SearchResult:
     Holds the run directory's lock throughout; everything that can be checked (settings, data,
     weights) is checked before the directory is touched, so a mistake never damages it.
     """
+    if config.worker:
+        return _worker_search(config, log)
     _check_resumable(config)
     data = load_search_data(config.data, config.val_size, config.train_size, config.seed)
     _check_writable(Path(config.out))
@@ -56,11 +66,46 @@ def run_search(config: SearchConfig, log=print) -> SearchResult:
                 _clear(config.run_dir)
             return _locked_search(config, data, backbone, log)
     except OSError as error:
-        if error.errno not in _WRITE_FAILURES:
-            raise
+        _raise_if_disk_error(error, config)
+        raise
+
+
+def _raise_if_disk_error(error: OSError, config: SearchConfig) -> None:
+    if error.errno in _WRITE_FAILURES:
         where = error.filename or config.run_dir  # our writes are atomic: earlier files stand
         raise UsageError(f"could not write {where}: {error.strerror or error}; files written "
                          f"before are intact") from None
+
+
+def _worker_search(config: SearchConfig, log) -> SearchResult:
+    """Runs trials for the chief at `config.worker` until it has none left.
+
+    Needs no lock (the chief holds it) and must find the chief's `search_config.json` in the run
+    directory with the same defining settings: a worker never runs another search's trials.
+    """
+    from tuning.distributed import (Heartbeat, default_worker_id, parse_address, wait_for_chief,
+                                    worker_environment)
+
+    host, port = parse_address(config.worker, "--worker")
+    worker_id = config.worker_id or default_worker_id()
+    with Heartbeat(config.run_dir, worker_id):
+        if log:
+            log(f"{worker_id}: joining the search served at {host}:{port}")
+        wait_for_chief(host, port, CHIEF_WAIT_SECONDS)
+        if not (config.run_dir / CONFIG_FILE).is_file():
+            raise UsageError(f"no search_config.json in {config.run_dir}: give the worker the "
+                             f"chief's --out, on a disk both can reach")
+        _check_resumable(config)
+        data = load_search_data(config.data, config.val_size, config.train_size, config.seed)
+        backbone = load_backbone(config)
+        with interrupt.recorded(), worker_environment(host, port, worker_id):
+            hypermodel = hypermodel_for(config, data, backbone, log=log if config.verbose else None)
+            _prepare_keras(config)
+            tuner = _make_tuner(config, hypermodel, data, log, worker=worker_id)
+            _run_trials(config, tuner, data)
+    ran = tuner.recorder.ran
+    return SearchResult(config.run_dir, None, None, ran.count("COMPLETED"), ran.count("FAILED"),
+                        worker=worker_id)
 
 
 def _clear(run_dir: Path) -> None:
@@ -76,7 +121,14 @@ def _locked_search(config: SearchConfig, data: SearchData, backbone, log) -> Sea
         log(f"{config.method} search ({config.preset or config.tuner}), seed {config.seed}, "
             f"{data.describe()} -> {config.run_dir}")
     hypermodel = hypermodel_for(config, data, backbone, log=log if config.verbose else None)
+    _prepare_keras(config)
+    with interrupt.recorded():
+        tuner = _make_tuner(config, hypermodel, data, log)
+        atomic_write_text(config.run_dir / CONFIG_FILE, config.to_json())
+        return _search(config, tuner, data)
 
+
+def _prepare_keras(config: SearchConfig) -> None:
     import keras
     from keras_tuner.src import config as kt_config
 
@@ -85,10 +137,6 @@ def _locked_search(config: SearchConfig, data: SearchData, backbone, log) -> Sea
     # need the weights, so Keras's warning about skipping them says nothing to act on.
     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
     keras.utils.set_random_seed(config.seed)
-    with interrupt.recorded():
-        tuner = _make_tuner(config, hypermodel, data, log)
-        atomic_write_text(config.run_dir / CONFIG_FILE, config.to_json())
-        return _search(config, tuner, data)
 
 
 def _check_resumable(config: SearchConfig) -> None:
@@ -115,7 +163,7 @@ def _check_writable(out: Path) -> None:
         raise UsageError(f"--out {out}: {existing} is not writable")
 
 
-def _make_tuner(config: SearchConfig, hypermodel, data: SearchData, log):
+def _make_tuner(config: SearchConfig, hypermodel, data: SearchData, log, worker=None):
     import keras_tuner as kt
 
     from search_spaces import SEED_PRESETS, fixed_hyperparameters
@@ -123,7 +171,8 @@ def _make_tuner(config: SearchConfig, hypermodel, data: SearchData, log):
 
     common = dict(objective=kt.Objective("val_accuracy", "max"), seed=config.seed,
                   directory=config.out, project_name=config.run_dir.name,
-                  overwrite=False, max_consecutive_failed_trials=5)
+                  overwrite=False, max_consecutive_failed_trials=5,
+                  distribution_strategy=_strategy(config))
     if config.preset:
         fixed = fixed_hyperparameters(SEED_PRESETS[config.method])
         cls, kwargs = kt.RandomSearch, dict(max_trials=1, hyperparameters=fixed,
@@ -137,19 +186,40 @@ def _make_tuner(config: SearchConfig, hypermodel, data: SearchData, log):
         cls, kwargs = kt.BayesianOptimization, dict(max_trials=config.max_trials)
 
     tuner = _recording(cls)(hypermodel, **common, **kwargs)
-    planned = _planned(tuner.oracle, config)
+    planned = _planned(getattr(tuner.oracle, "_oracle", tuner.oracle), config)  # a worker's: a client
     describe = {"method": config.method, "data": data.source, "seed": config.seed,
                 "train_images": len(data.train), "validation_images": len(data.validation)}
     tuner.recorder = TrialRecorder(config.run_dir, *planned, describe,
-                                   log=log if config.verbose >= 1 else None)
+                                   log=log if config.verbose >= 1 else None,
+                                   exports=worker is None, who=worker or "")
     return tuner
+
+
+def _strategy(config: SearchConfig):
+    """tf.distribute.MirroredStrategy over this machine's GPUs (one CPU replica without any)."""
+    if config.distribution != "mirrored":
+        return None
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy()
 
 
 def _recording(tuner_class):
     """`tuner_class` with a `recorder` told of each trial's start, training and end."""
 
     class Recording(tuner_class):
+        _asked = False  # a trial was asked for and none came yet (a worker's oracle said IDLE)
+
+        def pre_create_trial(self):
+            if self._asked:
+                time.sleep(IDLE_WAIT_SECONDS)  # keras-tuner would ask again at once, in a loop
+            self._asked = True
+            interrupt.raise_if_interrupted()
+            super().pre_create_trial()
+
         def on_trial_begin(self, trial):
+            self._asked = False
+            forget_custom_gradients()  # else every earlier trial's graphs stay in memory
             interrupt.raise_if_interrupted()
             super().on_trial_begin(trial)
             self.recorder.trial_started(trial)
@@ -160,8 +230,9 @@ def _recording(tuner_class):
             return histories
 
         def on_trial_end(self, trial):
+            self.recorder.write_stats(trial)
             super().on_trial_end(trial)
-            self.recorder.trial_ended(self.oracle.trials.values(), trial)
+            self.recorder.trial_ended(getattr(self.oracle, "trials", {}).values(), trial)
             interrupt.raise_if_interrupted()
 
     Recording.__name__ = f"Recording{tuner_class.__name__}"
@@ -185,17 +256,41 @@ def _planned(oracle, config: SearchConfig) -> tuple[int, int]:
 
 
 def _search(config: SearchConfig, tuner, data: SearchData) -> SearchResult:
+    """Runs the trials here, or serves them to workers (`--chief`), then exports the winner."""
+    from tuning.hparams import write_hparams_config
+    from tuning.records import best_completed_trial
+
+    write_hparams_config(config.run_dir / "tensorboard", tuner.oracle.get_space())
+    if config.chief:
+        _serve(config, tuner)
+    else:
+        _run_trials(config, tuner, data)
+    trials = list(tuner.oracle.trials.values())
+    tuner.recorder.export(trials)
+    best = best_completed_trial(trials)
+    failed = sum(t.status == "FAILED" for t in trials)
+    if best is None:
+        raise SearchFailed(f"no trial completed ({failed} failed; reasons in "
+                           f"{config.run_dir / 'trials.csv'})")
+    model = tuner.load_model(best)  # checkpoints hold weights only: no optimizer state lost
+    strategy = tuner.distribution_strategy  # (load_model clears the session, and any scope)
+    with atomic_path(config.run_dir / BEST_MODEL_FILE) as tmp, (
+            strategy.scope() if strategy else contextlib.nullcontext()):
+        tuner.hypermodel.image_model(model).save(tmp)
+    completed = sum(t.status == "COMPLETED" for t in trials)
+    return SearchResult(config.run_dir, best.trial_id, best.score, completed, failed)
+
+
+def _run_trials(config: SearchConfig, tuner, data: SearchData) -> None:
+    """keras-tuner's search loop, with our callbacks, in this process."""
     import keras
 
     from tuning.callbacks import FailOnNaN, StopOnInterrupt
-    from tuning.hparams import write_hparams_config
     from tuning.pipeline import fit_data
-    from tuning.records import best_completed_trial
 
-    log_dir = config.run_dir / "tensorboard"
-    write_hparams_config(log_dir, tuner.oracle.get_space())
     callbacks = [
-        keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False),
+        keras.callbacks.TensorBoard(log_dir=str(config.run_dir / "tensorboard"),
+                                    write_graph=False),
         keras.callbacks.EarlyStopping("val_accuracy", patience=config.patience, mode="max"),
         FailOnNaN(),
         StopOnInterrupt(),
@@ -205,18 +300,18 @@ def _search(config: SearchConfig, tuner, data: SearchData) -> SearchResult:
         tuner.search(*args, **kwargs, epochs=config.max_epochs, shuffle=False,
                      callbacks=callbacks, verbose=1 if config.verbose >= 2 else 0)
     except RuntimeError as error:  # keras-tuner's consecutive-failure limit
-        tuner.recorder.export(tuner.oracle.trials.values())
+        if tuner.recorder.exports:
+            tuner.recorder.export(tuner.oracle.trials.values())
         raise SearchFailed(f"search stopped: {str(error).strip().splitlines()[0]} "
                            f"(reasons in {config.run_dir / 'trials.csv'})") from None
-    trials = list(tuner.oracle.trials.values())
-    tuner.recorder.export(trials)
-    best = best_completed_trial(trials)
-    failed = sum(t.status == "FAILED" for t in trials)
-    if best is None:
-        raise SearchFailed(f"no trial completed ({failed} failed; reasons in "
-                           f"{config.run_dir / 'trials.csv'})")
-    with atomic_path(config.run_dir / BEST_MODEL_FILE) as tmp:
-        model = tuner.load_model(best)  # checkpoints hold weights only: no optimizer state lost
-        tuner.hypermodel.image_model(model).save(tmp)
-    completed = sum(t.status == "COMPLETED" for t in trials)
-    return SearchResult(config.run_dir, best.trial_id, best.score, completed, failed)
+
+
+def _serve(config: SearchConfig, tuner) -> None:
+    from tuning.distributed import parse_address, serve
+
+    host, port = parse_address(config.chief, "--chief")
+    tuner.save()
+    serve(tuner.oracle, host, port, config.run_dir, config.worker_timeout,
+          on_trial_end=lambda trial: tuner.recorder.trial_ended(tuner.oracle.trials.values(),
+                                                                trial),
+          log=tuner.recorder.log)
