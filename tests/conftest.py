@@ -1,5 +1,6 @@
 import hashlib
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,13 @@ def run_cli(*args, module="tuning", timeout=900):
     """Runs `python -m tuning ARGS` as a user would; returns the CompletedProcess."""
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def tree_digest(folder: Path) -> dict:

@@ -2,7 +2,6 @@
 
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -10,17 +9,11 @@ import time
 import pandas as pd
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, free_port, run_cli
 
 CHROMIUM = shutil.which("chromium")
 SEARCH = ["search", "--method", "scratch", "--data", "synthetic", "--train-size", "1000",
           "--tuner", "random", "--max-epochs", "1", "--batch-size", "64"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _trial_ids_in_table(page) -> set[str]:
@@ -47,7 +40,7 @@ def test_hparams_table_lists_every_trial_and_new_ones_as_they_end(tmp_path):
     first = run_cli(*SEARCH, "--max-trials", "2", "--out", tmp_path)
     assert first.returncode == 0, first.stderr
     board = subprocess.Popen([sys.executable, "-m", "tuning", "dashboard", "--out", tmp_path,
-                              "--method", "scratch", "--port", str(_free_port())], cwd=ROOT,
+                              "--method", "scratch", "--port", str(free_port())], cwd=ROOT,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = board.stdout.readline()

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,16 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, free_port, run_cli
 
 SEARCH = ["search", "--method", "scratch", "--data", "synthetic", "--train-size", "1000",
           "--max-epochs", "3", "--batch-size", "64"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start(*args) -> subprocess.Popen:
@@ -50,7 +43,7 @@ def _ongoing(run_dir: Path) -> dict:
 
 
 def test_chief_and_two_workers_run_the_search_and_the_chief_exports_it(tmp_path):
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     chief = _start("--out", tmp_path, "--chief", address)
     workers = [_start("--out", tmp_path, "--worker", address, "--worker-id", name)
                for name in ("w1", "w2")]
@@ -71,7 +64,7 @@ def test_chief_and_two_workers_run_the_search_and_the_chief_exports_it(tmp_path)
 
 @pytest.mark.slow
 def test_a_killed_worker_s_trial_is_run_again_by_another(tmp_path):
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     run_dir = tmp_path / "scratch"
     chief = _start("--out", tmp_path, "--chief", address, "--worker-timeout", "6")
     survivor = _start("--out", tmp_path, "--worker", address, "--worker-id", "w1")
@@ -99,7 +92,7 @@ def test_worker_without_a_chief_is_a_usage_error_after_its_wait(tmp_path, monkey
 
     monkeypatch.setattr(search, "CHIEF_WAIT_SECONDS", 1)
     config = SearchConfig(method="scratch", data="synthetic", out=str(tmp_path),
-                          worker=f"127.0.0.1:{_free_port()}", verbose=0)
+                          worker=f"127.0.0.1:{free_port()}", verbose=0)
     with pytest.raises(UsageError, match="no chief answered"):
         search.run_search(config, log=None)
     assert not list((tmp_path / "scratch" / "workers").glob("*.json"))
