@@ -122,7 +122,7 @@ def training_throughput(images=1024, batch=128) -> list[dict]:
     import tensorflow as tf
 
     from search_spaces import SEED_PRESETS, create_hypermodel, fixed_hyperparameters
-    from search_spaces.backbones import unfreeze_top_blocks
+    from search_spaces.backbones import unfreeze_top
 
     rng = np.random.default_rng(0)
     ds = tf.data.Dataset.from_tensor_slices((
@@ -134,7 +134,10 @@ def training_throughput(images=1024, batch=128) -> list[dict]:
             base = keras.applications.VGG16(include_top=False, weights=None,
                                             input_shape=(32, 32, 3))
             base = with_fast_convs(base) if fast else base
-            unfreeze_top_blocks(base, blocks)
+            if blocks == 5:  # the whole network
+                base.trainable = True
+            else:
+                unfreeze_top(base, "vgg16", blocks)
             inputs = keras.Input((32, 32, 3))
             x = keras.layers.GlobalAveragePooling2D()(base(inputs, training=False))
             return keras.Model(inputs, keras.layers.Dense(100, activation="softmax")(x))

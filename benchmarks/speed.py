@@ -77,16 +77,16 @@ def cached_vs_uncached(method: str, values: dict, data, seed: int, cache_root: P
     """Seconds of a training epoch on images through the frozen layers, and on cached ones."""
     import keras
 
-    from search_spaces import create_hypermodel, fixed_hyperparameters, vgg16_base
-    from search_spaces.finetune import FineTune
+    from search_spaces import create_hypermodel, fixed_hyperparameters, load_base
+    from search_spaces.backbones import cut_layer
     from tuning.features import FeatureCache
     from tuning.pipeline import fit_data
 
     hp = fixed_hyperparameters(values)
     keras.utils.set_random_seed(seed)
-    backbone = vgg16_base("none", 32)  # random weights cost what ImageNet's do
+    backbone = load_base("vgg16", "none", 32)  # random weights cost what ImageNet's do
     features = FeatureCache(backbone, 32, data, 128, seed, root=cache_root / method)
-    layers = FineTune.CACHED_LAYERS[:2] if method == "finetune" else ("block5_pool",)
+    layers = [cut_layer("vgg16", units) for units in ((0, 1) if method == "finetune" else (0,))]
     caching = features.prepare(layers) or 0.0
     epochs = {}
     for name, cache in (("uncached", None), ("cached", features)):

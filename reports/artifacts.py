@@ -9,7 +9,10 @@ import numpy as np
 
 from reports import plots
 from reports.classification import write_classification_reports
+from reports.gradcam import grad_cam
 from reports.page import write_index
+
+GRADCAM_IMAGES = 8
 
 
 def write_artifacts(folder: Path, retrained, probabilities, test, metrics: dict, names) -> None:
@@ -37,5 +40,9 @@ def write_artifacts(folder: Path, retrained, probabilities, test, metrics: dict,
     plots.plot_per_class_f1(report, folder / "per_class_f1.png")
     plots.plot_examples(test.images, test.fine, predicted, confidence, names.fine,
                         folder / "examples.png")
+    shown = slice(0, GRADCAM_IMAGES)
+    plots.plot_gradcam(test.images[shown], test.fine[shown],
+                       grad_cam(retrained.model, test.images[shown]), names.fine,
+                       folder / "gradcam.png")
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
     write_index(folder, metrics, report)

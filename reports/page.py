@@ -10,6 +10,7 @@ _STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-
           "img{max-width:100%;border:1px solid #ddd;margin:6px 0}")
 PLOTS = (("curves.png", "Learning curves"), ("confusion_coarse.png", "Superclass confusion"),
          ("per_class_f1.png", "Per-class F1"), ("examples.png", "Test examples"),
+         ("gradcam.png", "Grad-CAM: where the model looked"),
          ("confusion_fine.png", "Fine-class confusion"))
 FILES = ("metrics.json", "classification_report.txt", "classification_report.csv",
          "coarse_classification_report.txt", "coarse_classification_report.csv",

@@ -88,3 +88,24 @@ def plot_examples(images, true, predicted, confidence, names, path: Path, count:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def plot_gradcam(images, true, cam, names, path: Path) -> None:
+    """Each test image above its Grad-CAM heatmap, titled with the true and predicted names."""
+    plt = _pyplot()
+    columns = len(images)
+    fig, axes = plt.subplots(2, columns, figsize=(columns * 1.9, 4.4), squeeze=False)
+    for i in range(columns):
+        right = true[i] == cam.predicted[i]
+        axes[0, i].imshow(images[i])
+        axes[0, i].set_title(f"true: {names[true[i]]}\npred: {names[cam.predicted[i]]} "
+                             f"({cam.confidence[i]:.0%})", fontsize=7,
+                             color="black" if right else "red")
+        axes[1, i].imshow(images[i])
+        axes[1, i].imshow(cam.heatmaps[i], cmap="jet", alpha=0.5, vmin=0, vmax=1)
+        for ax in axes[:, i]:
+            ax.axis("off")
+    fig.suptitle(f"Grad-CAM of the predicted class over {cam.layer} (red titles: mistaken)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -79,6 +79,7 @@ def report_configuration(folder: Path, record, conf: Configuration, data, backbo
     retrained, probabilities = kept
     metrics = {**runs[0], "method": config.method, "search": str(record.run_dir),
                "rank": conf.rank, "trial_id": conf.trial_id,
+               **({"backbone": config.backbone} if config.method != "scratch" else {}),
                "search_val_accuracy": conf.val_accuracy, "data": data.source,
                "test_images": len(test), "hyperparameters": conf.values}
     if seeds > 1:

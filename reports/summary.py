@@ -14,8 +14,14 @@ from tuning.files import atomic_write_text
 # The seed write-up's published test results on real CIFAR-100.
 SEED_PUBLISHED = {"scratch": (2.4290, 0.4009), "feature": (1.6671, 0.5748),
                   "finetune": (2.0367, 0.4781)}
-LABELS = {"scratch": "CNN from scratch", "feature": "Feature extraction (VGG-16)",
-          "finetune": "Transfer learning + fine-tuning (VGG-16)"}
+LABELS = {"scratch": "CNN from scratch", "feature": "Feature extraction ({})",
+          "finetune": "Transfer learning + fine-tuning ({})"}
+BACKBONE_NAMES = {"vgg16": "VGG-16", "resnet50": "ResNet-50", "efficientnetb0": "EfficientNet-B0",
+                  "mobilenetv2": "MobileNetV2"}
+
+
+def _label(method: str, backbone: str = "vgg16") -> str:
+    return LABELS[method].format(BACKBONE_NAMES[backbone])
 
 
 def summary_rows(out: Path) -> list[dict]:
@@ -31,7 +37,8 @@ def summary_rows(out: Path) -> list[dict]:
         stats = json.loads((run_dir / "trial_stats.json").read_text())
         method = run_dir.name.split("-")[0]
         rows.append({
-            "method": LABELS[method] + (" (seed preset)" if "-" in run_dir.name else ""),
+            "method": _label(method, metrics.get("backbone", "vgg16"))
+            + (" (seed preset)" if "-" in run_dir.name else ""),
             "test loss": metrics["test_loss"], "test accuracy": metrics["test_accuracy"],
             "top-5": metrics["test_top5_accuracy"], "macro F1": metrics["macro_f1"],
             "coarse accuracy": metrics["coarse_accuracy"], "params": metrics["parameters"],
@@ -42,7 +49,7 @@ def summary_rows(out: Path) -> list[dict]:
         raise UsageError(f"no reports under {out}; run `python -m reports --method M --out {out}` "
                          f"after a search")
     for method, (loss, accuracy) in SEED_PUBLISHED.items():
-        rows.append({"method": LABELS[method] + " (seed write-up, published)", "test loss": loss,
+        rows.append({"method": _label(method) + " (seed write-up, published)", "test loss": loss,
                      "test accuracy": accuracy, "data": "real CIFAR-100"})
     return rows
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras_tuner as kt
 
 from search_spaces import feature_extraction, finetune, scratch
-from search_spaces.backbones import BackboneError, vgg16_base
+from search_spaces.backbones import BACKBONES, BackboneError, load_base
 
 SEED_PRESETS = {
     "scratch": scratch.SEED_PRESET,
@@ -30,22 +30,23 @@ HYPERMODELS = {
 
 
 def create_hypermodel(method: str, weights: str = "imagenet", input_size: int = 32,
-                      head_epochs: int = 1, features=None) -> kt.HyperModel:
+                      head_epochs: int = 1, features=None,
+                      backbone: str = "vgg16") -> kt.HyperModel:
     """The HyperModel of `method` ("scratch", "feature" or "finetune").
 
-    `features` (a feature cache, see `blocks.BackboneHyperModel`) makes the VGG-16 methods train
-    on cached activations; "scratch" has no backbone and ignores it.
+    `features` (a feature cache, see `blocks.BackboneHyperModel`) makes the backbone methods
+    train on cached activations; "scratch" has no backbone and ignores it and `backbone`.
     """
     if method == "scratch":
         return scratch.ScratchCNN(name="scratch")
     if method == "feature":
-        return feature_extraction.FeatureExtraction(weights, input_size, features,
+        return feature_extraction.FeatureExtraction(weights, input_size, features, backbone,
                                                     name="feature")
     if method == "finetune":
-        return finetune.FineTune(weights, input_size, head_epochs, features, name="finetune")
+        return finetune.FineTune(weights, input_size, head_epochs, features, backbone,
+                                 name="finetune")
     raise ValueError(f"Expected `method` to be one of {list(SEED_PRESETS)}. Received: {method!r}")
 
 
-__all__ = ["BackboneError", "HYPERMODELS", "SEED_PRESETS", "create_hypermodel",
-           "fixed_hyperparameters",
-           "vgg16_base"]
+__all__ = ["BACKBONES", "BackboneError", "HYPERMODELS", "SEED_PRESETS", "create_hypermodel",
+           "fixed_hyperparameters", "load_base"]

@@ -1,28 +1,85 @@
-"""VGG-16 as a backbone: ImageNet weights from Keras, a local file, or none; its own preprocessing."""
+"""ImageNet backbones from Keras applications: weights from Keras, a local file, or none; each with
+its own preprocessing and its own unit of unfreeze depth (VGG-16's blocks, the others' stages)."""
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import keras
 from keras import layers, ops
 
-VGG_BLOCKS = 5
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """What the search spaces need to know about one `keras.applications` backbone.
+
+    Attributes:
+        name: the `--backbone` value, and the name of the backbone's model inside ours.
+        application: the `keras.applications` constructor.
+        preprocess: `imagenet_utils.preprocess_input` mode ("caffe", "tf"), or "none" when the
+            model normalises its inputs itself (EfficientNet).
+        cuts: `cuts[n]` is the layer below the top `n` units (`cuts[0]`: the base's output). Each
+            is a point every path through the network crosses, so the layers above it form a
+            model of their own (what fine-tuning from cached activations trains).
+        unit: what one unit of unfreeze depth is.
+        weights_file: Keras's no-top ImageNet weights file, named in the offline message.
+    """
+
+    name: str
+    application: str
+    preprocess: str
+    cuts: tuple[str, ...]
+    unit: str
+    weights_file: str
+
+
+BACKBONES = {spec.name: spec for spec in (
+    BackboneSpec("vgg16", "VGG16", "caffe",
+                 ("block5_pool", "block4_pool", "block3_pool", "block2_pool"), "block",
+                 "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    BackboneSpec("resnet50", "ResNet50", "caffe",
+                 ("conv5_block3_out", "conv4_block6_out", "conv3_block4_out", "conv2_block3_out"),
+                 "stage", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
+    BackboneSpec("efficientnetb0", "EfficientNetB0", "none",
+                 ("top_activation", "block5c_add", "block4c_add", "block3b_add"), "stage",
+                 "efficientnetb0_notop.h5"),
+    BackboneSpec("mobilenetv2", "MobileNetV2", "tf",
+                 ("out_relu", "block_12_add", "block_5_add", "block_2_add"), "stage",
+                 "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"),
+)}
+MAX_UNFROZEN_UNITS = 3
 
 
 class BackboneError(ValueError):
-    """VGG-16 weights that cannot be had or do not fit (a usage error, not a failed trial)."""
+    """Backbone weights that cannot be had or do not fit (a usage error, not a failed trial)."""
 
 
 @keras.saving.register_keras_serializable(package="cifar_tune")
-class VGG16Preprocess(layers.Layer):
-    """`keras.applications.vgg16.preprocess_input` as a layer: RGB 0-255 -> BGR, mean-centred.
+class ImageNetPreprocess(layers.Layer):
+    """`keras.applications.imagenet_utils.preprocess_input` as a layer, for 0-255 RGB images.
 
-    A layer rather than a `Lambda` so that saved models reload with `safe_mode=True`.
+    mode "caffe" (VGG-16, ResNet-50): RGB -> BGR, mean-centred; "tf" (MobileNetV2): scaled to
+    [-1, 1]; "none": unchanged. A layer rather than a `Lambda` so that saved models reload with
+    `safe_mode=True`.
     """
 
+    def __init__(self, mode: str = "caffe", **kwargs):
+        super().__init__(**kwargs)
+        self.mode = mode
+
     def call(self, inputs):
-        return keras.applications.vgg16.preprocess_input(inputs)
+        if self.mode == "none":
+            return inputs
+        return keras.applications.imagenet_utils.preprocess_input(inputs, mode=self.mode)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="cifar_tune")
+class VGG16Preprocess(ImageNetPreprocess):
+    """VGG-16's preprocessing, under the name models saved by earlier versions carry."""
 
 
 @keras.saving.register_keras_serializable(package="cifar_tune")
@@ -57,60 +114,57 @@ class SmallMapConv2D(layers.Conv2D):
                 and self.groups == 1 and self.data_format == "channels_last")
 
 
-def vgg16_base(weights: str, input_size: int) -> keras.Model:
-    """VGG-16 without its top, frozen.
+def load_base(backbone: str, weights: str, input_size: int) -> keras.Model:
+    """A backbone without its top, frozen, named `backbone`.
 
     Args:
+        backbone: a key of `BACKBONES`.
         weights: "imagenet" (Keras download, cached in ~/.keras/models), "none" (random), or a path
-            to a VGG-16 no-top weights file.
+            to the backbone's no-top weights file.
         input_size: side of the square input.
     """
+    spec = BACKBONES[backbone]
+    build = getattr(keras.applications, spec.application)
     shape = (input_size, input_size, 3)
     try:
-        if weights == "imagenet":
-            base = keras.applications.VGG16(include_top=False, weights="imagenet",
-                                             input_shape=shape)
-        else:
-            base = keras.applications.VGG16(include_top=False, weights=None, input_shape=shape)
-            if weights != "none":
-                with warnings.catch_warnings():  # a mismatch raises below; its warnings repeat it
-                    warnings.simplefilter("ignore")
-                    base.load_weights(weights)
+        with warnings.catch_warnings():  # MobileNetV2 warns that its weights are for 224x224
+            warnings.simplefilter("ignore")
+            base = build(include_top=False, weights="imagenet" if weights == "imagenet" else None,
+                         input_shape=shape, name=backbone)
+            if weights not in ("imagenet", "none"):
+                base.load_weights(weights)  # a mismatch raises; its warnings repeat it
     except Exception as error:  # download failures are bare Exceptions; bad files vary
-        raise BackboneError(_explain(weights, error)) from None
+        raise BackboneError(_explain(spec, weights, error)) from None
     base.trainable = False
     return base
 
 
-def vgg16_features(inputs, weights: str, input_size: int):
-    """Resizes (when `input_size` is not 32), preprocesses and runs a new frozen VGG-16 base.
+def base_features(inputs, backbone: str, weights: str, input_size: int):
+    """Resizes (when `input_size` is not 32), preprocesses and runs a new frozen base.
 
-    The base is called with `training=False` so that any normalisation inside it stays in inference
+    The base is called with `training=False` so that its batch normalisation stays in inference
     mode when its layers are unfrozen later (keras-io's transfer-learning guide).
     """
-    base = vgg16_base(weights, input_size)
-    return base(_preprocess(inputs, input_size), training=False)
+    base = load_base(backbone, weights, input_size)
+    return base(_preprocess(inputs, backbone, input_size), training=False)
 
 
-def cut_layer(unfrozen_blocks: int) -> str:
-    """The layer below the top `unfrozen_blocks` blocks (0: the base's output, `TOP_LAYER`)."""
-    return f"block{VGG_BLOCKS - unfrozen_blocks}_pool"
+def cut_layer(backbone: str, unfrozen_units: int) -> str:
+    """The layer below the top `unfrozen_units` units (0: the base's output)."""
+    return BACKBONES[backbone].cuts[unfrozen_units]
 
 
-TOP_LAYER = cut_layer(0)
+def top_layer(backbone: str) -> str:
+    """The base's output layer: the feature map a head sits on."""
+    return cut_layer(backbone, 0)
 
 
-def vgg16_extractor(base: keras.Model, input_size: int, names: list[str]) -> keras.Model:
+def extractor(base: keras.Model, input_size: int, names: list[str]) -> keras.Model:
     """Images -> the frozen `base`'s activations at the layers `names`, in that order."""
+    inside = keras.Model(base.inputs, [base.get_layer(name).output for name in names])
     inputs = keras.Input((32, 32, 3), name="image")
-    found, x = {}, _preprocess(inputs, input_size)
-    for layer in base.layers[1:]:
-        x = layer(x, training=False)
-        if layer.name in names:
-            found[layer.name] = x
-        if len(found) == len(names):
-            break
-    return keras.Model(inputs, [found[name] for name in names], name="vgg16_extractor")
+    outputs = inside(_preprocess(inputs, base.name, input_size), training=False)
+    return keras.Model(inputs, outputs, name=f"{base.name}_extractor")
 
 
 def with_backbone(model: keras.Model, base: keras.Model, input_size: int, name: str):
@@ -119,55 +173,58 @@ def with_backbone(model: keras.Model, base: keras.Model, input_size: int, name: 
     `model` takes activations at one layer of `base` (its input layer carries that layer's name),
     as trained on cached features; the result takes raw 32x32 images like an uncached model.
     """
-    cut = model.layers[0].name
+    below = keras.Model(base.inputs, base.get_layer(model.layers[0].name).output,
+                        name=f"{base.name}_below")
     inputs = keras.Input((32, 32, 3), name="image")
-    x = _preprocess(inputs, input_size)
-    for layer in base.layers[1:]:
-        x = layer(x, training=False)
-        if layer.name == cut:
-            break
+    x = below(_preprocess(inputs, base.name, input_size), training=False)
     return keras.Model(inputs, model(x), name=name)
 
 
-def vgg16_top(base: keras.Model, cut: str) -> keras.Model:
-    """New, frozen copies of `base`'s layers above `cut`, with its weights; named "vgg16".
+def base_top(base: keras.Model, cut: str) -> keras.Model:
+    """New, frozen copies of `base`'s layers above `cut`, with its weights, named as `base`.
 
-    Convolutions on maps of 2x2 or less become `SmallMapConv2D` (the same function, faster).
+    3x3 convolutions on maps of 2x2 or less become `SmallMapConv2D` (the same function, faster).
     """
-    inputs = keras.Input(base.get_layer(cut).output.shape[1:], name=cut)
-    above = base.layers[[layer.name for layer in base.layers].index(cut) + 1:]
-    x = inputs
-    for layer in above:
-        small = isinstance(layer, layers.Conv2D) and max(x.shape[1], x.shape[2]) <= 2
-        copy = (SmallMapConv2D if small else layer.__class__).from_config(layer.get_config())
-        x = copy(x)
-        copy.set_weights(layer.get_weights())
-    top = keras.Model(inputs, x, name="vgg16")
+
+    def copy(layer):
+        small = isinstance(layer, layers.Conv2D) and max(layer.output.shape[1:3]) <= 2
+        return (SmallMapConv2D if small else layer.__class__).from_config(layer.get_config())
+
+    above = keras.Model(base.get_layer(cut).output, base.output)
+    inputs = keras.Input(above.inputs[0].shape[1:], name=cut)
+    top = keras.models.clone_model(above, input_tensors=inputs, clone_function=copy)
+    top = keras.Model(inputs, top.output, name=base.name)
+    top.set_weights(above.get_weights())
     top.trainable = False
     return top
 
 
-def _preprocess(inputs, input_size: int):
+def _preprocess(inputs, backbone: str, input_size: int):
     x = inputs
     if input_size != inputs.shape[1]:
         x = layers.Resizing(input_size, input_size, name="upscale")(x)
-    return VGG16Preprocess(name="vgg16_preprocess")(x)
+    return ImageNetPreprocess(BACKBONES[backbone].preprocess, name=f"{backbone}_preprocess")(x)
 
 
-def unfreeze_top_blocks(base: keras.Model, blocks: int) -> None:
-    """Makes the top `blocks` of VGG-16's five convolution blocks trainable (0 freezes all)."""
-    if not 0 <= blocks <= VGG_BLOCKS:
-        raise ValueError(f"Expected `blocks` in [0, {VGG_BLOCKS}]. Received: {blocks}")
-    trainable = {f"block{VGG_BLOCKS - i}" for i in range(blocks)}
-    base.trainable = blocks > 0
-    for layer in base.layers:
-        layer.trainable = layer.name.split("_")[0] in trainable
+def unfreeze_top(model: keras.Model, backbone: str, units: int) -> None:
+    """Makes the layers of `model` (a base, or a `base_top` copy) above the top `units` units'
+    cut trainable, all of a copy that starts above that cut; 0 freezes all. Batch normalisation
+    stays frozen, as fine-tuning guides advise (it runs in inference mode anyway)."""
+    if not 0 <= units <= MAX_UNFROZEN_UNITS:
+        raise ValueError(f"Expected `units` in [0, {MAX_UNFROZEN_UNITS}]. Received: {units}")
+    names = [layer.name for layer in model.layers]
+    cut = cut_layer(backbone, units)
+    first = names.index(cut) + 1 if cut in names else 0
+    model.trainable = units > 0
+    for i, layer in enumerate(model.layers):
+        layer.trainable = (units > 0 and i >= first
+                           and not isinstance(layer, layers.BatchNormalization))
 
 
-def _explain(weights: str, error: Exception) -> str:
+def _explain(spec: BackboneSpec, weights: str, error: Exception) -> str:
     detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     if weights == "imagenet":
-        return (f"could not download the VGG-16 ImageNet weights ({detail}); offline? use "
-                f"--weights PATH (vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5) or --weights none")
-    return (f"--weights {weights}: not VGG-16 no-top weights that fit this model "
+        return (f"could not download the {spec.name} ImageNet weights ({detail}); offline? use "
+                f"--weights PATH ({spec.weights_file}) or --weights none")
+    return (f"--weights {weights}: not {spec.name} no-top weights that fit this model "
             f"({type(error).__name__}: {detail[:200]})")

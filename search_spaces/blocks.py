@@ -14,6 +14,7 @@ NUM_CLASSES = 100
 class BackboneHyperModel(kt.HyperModel):
     """A HyperModel over a frozen backbone that can train on its cached activations.
 
+    `backbone` names one of `backbones.BACKBONES` (VGG-16 by default).
     Without `features`, models take images and run the backbone in every step, as plain
     keras-tuner does. With `features` (an object with `backbone`, `input_size`, `shape(layer)` and
     `dataset(layer, split, flip)`; `tuning.features.FeatureCache` is one), `build` makes models
@@ -21,9 +22,15 @@ class BackboneHyperModel(kt.HyperModel):
     `validation_data`. Either way `image_model` gives the trained model as one taking images.
     """
 
-    def __init__(self, weights: str = "imagenet", input_size: int = 32, features=None, **kwargs):
+    def __init__(self, weights: str = "imagenet", input_size: int = 32, features=None,
+                 backbone: str = "vgg16", **kwargs):
         super().__init__(**kwargs)
         self.weights, self.input_size, self.features = weights, input_size, features
+        self.backbone = backbone
+
+    def cached_layers(self) -> tuple[str, ...]:
+        """The backbone layers whose activations this HyperModel's trials train from."""
+        raise NotImplementedError
 
     def image_model(self, model: keras.Model) -> keras.Model:
         ready_to_save(model)

@@ -1,4 +1,4 @@
-"""VGG-16 ImageNet features, frozen, with a trained dense head."""
+"""ImageNet features (VGG-16 by default), frozen, with a trained dense head."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import keras
 import keras_tuner as kt
 from keras import layers
 
-from search_spaces.backbones import TOP_LAYER, vgg16_features
+from search_spaces.backbones import base_features, top_layer
 from search_spaces.blocks import BackboneHyperModel, classifier_head, compile_classifier
 
 # The seed write-up's model: frozen VGG-16, flattened, dense 256, dropout 0.5, Adam 1e-3.
@@ -15,7 +15,7 @@ SEED_PRESET = {"pooling": "flatten", "dense_units": 256, "dropout": 0.5, "learni
 
 
 class FeatureExtraction(BackboneHyperModel):
-    """Frozen VGG-16 base -> pooling -> dense -> dropout -> softmax.
+    """Frozen base (VGG-16, or another `--backbone`) -> pooling -> dense -> dropout -> softmax.
 
     Search space:
         pooling: Choice "flatten" / "avg" (global average) over the base's last feature map.
@@ -25,15 +25,17 @@ class FeatureExtraction(BackboneHyperModel):
         flip: Boolean, random horizontal flips of the training images.
 
     With a feature cache (see `BackboneHyperModel`) a model is the head alone, on the base's
-    output activations (flipped views are cached too), so a trial never runs VGG-16.
+    output activations (flipped views are cached too), so a trial never runs the backbone.
 
     Args:
-        weights: "imagenet", "none" or a path to VGG-16 no-top weights (without a cache).
-        input_size: side of the images VGG-16 sees (CIFAR's 32x32 are upscaled to it).
+        weights: "imagenet", "none" or a path to the backbone's no-top weights (without a cache).
+        input_size: side of the images the backbone sees (CIFAR's 32x32 are upscaled to it).
         features: a feature cache, or None.
+        backbone: a key of `backbones.BACKBONES`.
     """
 
-    CACHED_LAYERS = (TOP_LAYER,)
+    def cached_layers(self) -> tuple[str, ...]:
+        return (top_layer(self.backbone),)
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         pooling = hp.Choice("pooling", ["flatten", "avg"])
@@ -45,16 +47,18 @@ class FeatureExtraction(BackboneHyperModel):
         if self.features is None:
             inputs = keras.Input((32, 32, 3), name="image")
             x = layers.RandomFlip("horizontal")(inputs) if flip else inputs
-            x = vgg16_features(x, self.weights, self.input_size)
+            x = base_features(x, self.backbone, self.weights, self.input_size)
         else:
-            inputs = x = keras.Input(self.features.shape(TOP_LAYER), name=TOP_LAYER)
+            top = top_layer(self.backbone)
+            inputs = x = keras.Input(self.features.shape(top), name=top)
         x = layers.Flatten()(x) if pooling == "flatten" else layers.GlobalAveragePooling2D()(x)
         outputs = classifier_head(x, dense_units, dropout)
-        model = keras.Model(inputs, outputs, name="vgg16_features")
+        model = keras.Model(inputs, outputs, name=f"{self.backbone}_features")
         return compile_classifier(model, learning_rate)
 
     def fit(self, hp, model, *args, **kwargs):
         if self.features is not None:
-            kwargs.update(self.cached_data(TOP_LAYER, hp.get("flip"), args, kwargs))
+            kwargs.update(self.cached_data(top_layer(self.backbone), hp.get("flip"), args,
+                                            kwargs))
             args = ()
         return model.fit(*args, **kwargs)

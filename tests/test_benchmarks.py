@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from conftest import run_cli
 
 
+@pytest.mark.slow
 def test_speed_benchmark_runs_and_writes_every_figure(tmp_path):
     done = run_cli("--tiny", "--trials", "3", "--results", tmp_path, module="benchmarks.speed")
     assert done.returncode == 0, done.stderr

@@ -33,6 +33,7 @@ def _wait_for_rows(page, url, expected: set[str], timeout=60) -> set[str]:
     return seen
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 def test_hparams_table_lists_every_trial_and_new_ones_as_they_end(tmp_path):
     from playwright.sync_api import sync_playwright

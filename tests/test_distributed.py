@@ -42,6 +42,7 @@ def _ongoing(run_dir: Path) -> dict:
         return {}
 
 
+@pytest.mark.slow
 def test_chief_and_two_workers_run_the_search_and_the_chief_exports_it(tmp_path):
     address = f"127.0.0.1:{free_port()}"
     chief = _start("--out", tmp_path, "--chief", address)

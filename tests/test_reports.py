@@ -13,6 +13,7 @@ from conftest import run_cli, tree_digest
 FILES = ("metrics.json", "classification_report.txt", "classification_report.csv",
          "coarse_classification_report.txt", "coarse_classification_report.csv", "curves.png",
          "confusion_coarse.png", "confusion_fine.png", "per_class_f1.png", "examples.png",
+         "gradcam.png",
          "predictions.csv", "history.csv", "model.keras", "index.html")
 TEST_IMAGES = 10_000
 

@@ -85,6 +85,7 @@ def test_sigkill_at_several_points_keeps_completed_trials(tmp_path):
     assert (pd.read_csv(run_dir / "trials.csv").status == "COMPLETED").all()
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_and_the_next_run_resumes(tmp_path):
     process = _start(tmp_path)
     run_dir = tmp_path / "scratch"
@@ -100,6 +101,7 @@ def test_ctrl_c_exits_130_and_the_next_run_resumes(tmp_path):
     assert {k: after[k] for k in done_before} == done_before
 
 
+@pytest.mark.slow
 def test_second_search_refuses_then_takes_over_after_kill_9(tmp_path):
     first = _start(tmp_path)
     _wait_for(lambda: (tmp_path / "scratch" / ".search.lock").exists(), first)

@@ -86,6 +86,28 @@ def test_tensorboard_hparams_show_every_completed_trial(runs, method):
     assert {m.display_name for m in config.metric_infos} >= {"val_accuracy", "val_loss"}
 
 
+def test_tensorboard_shows_each_phase_learning_rate_and_a_confusion_image(runs):
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    trials = pd.read_csv(runs / "finetune" / "trials.csv", dtype={"trial_id": str})
+    phases_seen = set()
+    for row in trials[trials.status == "COMPLETED"].itertuples():
+        run = runs / "finetune" / "tensorboard" / row.trial_id / "execution0"
+        train = EventAccumulator(str(run / "train"), size_guidance={"tensors": 0}).Reload()
+        rates = {e.step: float(tf.make_ndarray(e.tensor_proto))
+                 for e in train.Tensors("epoch_learning_rate")}
+        for epoch, rate in rates.items():
+            phase = "head_learning_rate" if epoch < 1 else "finetune_learning_rate"
+            assert rate == pytest.approx(getattr(row, phase), rel=1e-5), (row.trial_id, epoch)
+            phases_seen.add(phase)
+        val = EventAccumulator(str(run / "validation"), size_guidance={"tensors": 0}).Reload()
+        [image] = val.Tensors("validation_superclass_confusion")
+        width, height = tf.make_ndarray(image.tensor_proto)[:2]
+        assert (int(width), int(height)) == (160, 160)
+    assert phases_seen == {"head_learning_rate", "finetune_learning_rate"}
+
+
 def test_summary_prints_the_best_trials_from_disk(runs):
     done = run_cli("summary", "--method", "finetune", "--out", runs)
     assert done.returncode == 0, done.stderr
@@ -142,6 +164,7 @@ def test_nan_trials_fail_and_never_become_best(tmp_path, monkeypatch):
     assert not (tmp_path / "scratch" / "best_model.keras").exists()
 
 
+@pytest.mark.slow
 def test_consecutive_failures_stop_the_search_with_a_clear_message(tmp_path, monkeypatch):
     with pytest.raises(SearchFailed, match="consecutive failures.*trials.csv"):
         _nan_search(tmp_path, monkeypatch, max_trials=9)

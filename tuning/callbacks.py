@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
 
 import keras
 import keras_tuner as kt
+import numpy as np
 
 from tuning import interrupt
 
@@ -30,3 +32,58 @@ class StopOnInterrupt(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         interrupt.raise_if_interrupted()
+
+
+class TensorBoard(keras.callbacks.TensorBoard):
+    """Keras's TensorBoard callback (which logs the learning rate in effect every epoch, so a
+    fine-tuning trial shows its two phases' rates), plus, when a trial ends, a superclass
+    confusion image of its validation set (20x20, rows: true, columns: predicted, each row
+    normalised), under the trial's "validation" run in TensorBoard's Images tab.
+
+    Named `TensorBoard` on purpose: keras-tuner recognises the callback by its class name to give
+    each trial its own log directory and its HParams session.
+
+    Args:
+        validation_for: model -> a dataset of (inputs, fine labels) that `model` takes (images,
+            or a feature cache's activations at the model's input layer).
+        fine_to_coarse: superclass of each fine label.
+    """
+
+    def __init__(self, validation_for, fine_to_coarse, **kwargs):
+        super().__init__(**kwargs)
+        self.validation_for, self.fine_to_coarse = validation_for, fine_to_coarse
+        self.epochs_seen = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        self.epochs_seen = epoch + 1
+
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        if self.epochs_seen:
+            self._write_confusion()
+
+    def _write_confusion(self) -> None:
+        import tensorflow as tf
+        from sklearn.metrics import confusion_matrix
+
+        data = self.validation_for(self.model)
+        predicted = self.model.predict(data, verbose=0).argmax(axis=1)
+        true = np.concatenate([np.asarray(y) for _, y in data])
+        coarse = self.fine_to_coarse
+        matrix = confusion_matrix(coarse[true], coarse[predicted], labels=range(len(set(coarse))))
+        image = confusion_image(matrix)
+        writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "validation"))
+        with writer.as_default():
+            tf.summary.image("validation_superclass_confusion", image[None],
+                             step=self.epochs_seen)
+        writer.close()
+
+
+def confusion_image(matrix: np.ndarray, cell: int = 8) -> np.ndarray:
+    """A confusion matrix as an RGB picture: rows normalised, viridis colours, `cell` px squares."""
+    from matplotlib import colormaps
+
+    rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    colours = colormaps["viridis"](rows)[..., :3]
+    return np.kron(colours, np.ones((cell, cell, 1))).astype(np.float32)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tuning.config import METHODS, PRESETS, TUNERS, SearchConfig
+from tuning.config import BACKBONES, METHODS, PRESETS, TUNERS, SearchConfig
 from tuning.errors import SearchFailed, UsageError
 
 
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "OUT/METHOD/trials.csv and TensorBoard.")
     space = search.add_argument_group("Search")
     space.add_argument("--method", required=True, metavar="{" + ",".join(METHODS) + "}",
-                       help="scratch CNN, VGG-16 feature extraction, or VGG-16 fine-tuning")
+                       help="scratch CNN, ImageNet feature extraction, or fine-tuning")
     space.add_argument("--tuner", default="hyperband", metavar="{" + ",".join(TUNERS) + "}")
     space.add_argument("--preset", default=None, metavar="{" + ",".join(PRESETS) + "}",
                        help="train the seed write-up's fixed model (one trial of --max-epochs) "
@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     space.add_argument("--max-trials", type=int, default=10, help="random / bayesian trials")
     space.add_argument("--patience", type=int, default=3, help="early-stopping patience (epochs)")
     space.add_argument("--seed", type=int, default=1)
+    space.add_argument("--space", default=None, metavar="FILE.toml", help="override searched "
+                       "ranges or fix values (print the defaults: python -m tuning space)")
 
     data = search.add_argument_group("Data")
     data.add_argument("--data", default="keras", help="'keras' (download, default), 'synthetic' "
@@ -52,14 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--batch-size", type=int, default=128)
 
     model = search.add_argument_group("Model")
-    model.add_argument("--weights", default="imagenet", help="VGG-16 weights: 'imagenet' "
+    model.add_argument("--backbone", default="vgg16", metavar="{" + ",".join(BACKBONES) + "}",
+                       help="feature, finetune: the ImageNet network (default vgg16)")
+    model.add_argument("--weights", default="imagenet", help="backbone weights: 'imagenet' "
                        "(download, default), 'none' (random) or a path to a no-top .h5 file")
     model.add_argument("--input-size", type=int, default=32,
-                       help="side VGG-16 sees; CIFAR images are upscaled (default 32)")
+                       help="side the backbone sees; CIFAR images are upscaled (default 32)")
     model.add_argument("--head-epochs", type=int, default=None, help="finetune: head-only "
                        "epochs before unfreezing (default a third of --max-epochs, >= 1)")
     model.add_argument("--no-cache", dest="cache", action="store_false", help="feature, "
-                       "finetune: run the frozen VGG-16 layers in every step instead of caching "
+                       "finetune: run the frozen backbone layers in every step instead of caching "
                        "their activations once (slower; for when the cache does not fit on disk)")
 
     spread = search.add_argument_group("Distributed")
@@ -99,6 +103,22 @@ def build_parser() -> argparse.ArgumentParser:
                        "default: every search under OUT")
     board.add_argument("--port", type=int, default=6006)
     board.set_defaults(handler=_dashboard)
+
+    spaces = verbs.add_parser("space", help="print a method's default search space as TOML",
+                              description="Print the default search space of a method as a "
+                              "TOML file to copy, edit and pass to search --space.")
+    spaces.add_argument("--method", required=True, choices=METHODS)
+    spaces.set_defaults(handler=_space)
+
+    predict = verbs.add_parser("predict", help="top-5 CIFAR-100 classes of your own pictures",
+                               description="Run a saved model on PNG/JPEG pictures of any size "
+                               "(resized to 32x32): the top classes of each, with confidence.")
+    predict.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
+    predict.add_argument("--model", required=True,
+                         help="a saved .keras model, e.g. runs/finetune/best_model.keras")
+    predict.add_argument("--top", type=int, default=5, help="classes per picture (default 5)")
+    predict.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    predict.set_defaults(handler=_predict)
     return parser
 
 
@@ -123,11 +143,12 @@ def config_from_args(args) -> SearchConfig:
     return SearchConfig(
         method=args.method, tuner=args.tuner, max_epochs=args.max_epochs, factor=args.factor,
         hyperband_iterations=args.hyperband_iterations, max_trials=args.max_trials,
-        seed=args.seed, batch_size=args.batch_size, data=args.data, weights=args.weights,
+        seed=args.seed, batch_size=args.batch_size, data=args.data, backbone=args.backbone,
+        weights=args.weights,
         train_size=args.train_size, val_size=args.val_size, input_size=args.input_size,
         head_epochs=args.head_epochs, cache=args.cache, chief=args.chief, worker=args.worker,
         worker_id=args.worker_id, worker_timeout=args.worker_timeout,
-        distribution=args.distribution, patience=args.patience,
+        distribution=args.distribution, space=args.space, patience=args.patience,
         preset=args.preset, out=args.out,
         overwrite=args.overwrite, verbose=verbosity)
 
@@ -155,6 +176,35 @@ def _summary(args) -> int:
 
     name = args.method if args.preset is None else f"{args.method}-{args.preset}"
     print(summarize(f"{args.out}/{name}", top=args.top))
+    return 0
+
+
+def _space(args) -> int:
+    from tuning.runtime import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from tuning.space import space_toml
+
+    print(space_toml(args.method), end="")
+    return 0
+
+
+def _predict(args) -> int:
+    import json
+
+    from tuning.predict import format_table, image_paths, load_trained_model, predict_images
+
+    if not 1 <= args.top <= 100:
+        raise UsageError(f"--top must be between 1 and 100. Received: {args.top}")
+    paths = image_paths(args.images)  # usage errors before TensorFlow's import
+    from tuning.runtime import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    predictions = predict_images(load_trained_model(args.model), paths, top=args.top)
+    if args.json:
+        print(json.dumps([p.to_dict() for p in predictions], indent=1))
+    else:
+        print(format_table(predictions))
     return 0
 
 

@@ -13,6 +13,7 @@ METHODS = ("scratch", "feature", "finetune")
 TUNERS = ("hyperband", "random", "bayesian")
 PRESETS = ("seed",)
 DISTRIBUTIONS = ("none", "mirrored")
+BACKBONES = ("vgg16", "resnet50", "efficientnetb0", "mobilenetv2")  # search_spaces.BACKBONES
 
 
 @dataclass(frozen=True)
@@ -29,13 +30,16 @@ class SearchConfig:
         seed: seeds the split, the tuner and Keras.
         batch_size: images per training step.
         data: "keras", "synthetic" or a path to CIFAR-100.
-        weights: VGG-16 weights: "imagenet", "none" or a path to a no-top weights file.
+        backbone: the ImageNet network of "feature" and "finetune": "vgg16" (default),
+            "resnet50", "efficientnetb0" or "mobilenetv2".
+        weights: the backbone's weights: "imagenet", "none" or a path to a no-top weights file.
         train_size: keep this many training images (stratified); None keeps all.
         val_size: validation images carved from the train set; None: 5,000 (less for small sets).
-        input_size: side of the images the VGG-16 methods see (32 keeps CIFAR's size).
+        input_size: side of the images the backbone methods see (32 keeps CIFAR's size).
         head_epochs: fine-tuning trains the head alone for this many epochs before unfreezing.
-        cache: VGG-16 methods train on activations cached once (`tuning.features`) rather than
+        cache: backbone methods train on activations cached once (`tuning.features`) rather than
             running the frozen layers in every step.
+        space: a TOML file overriding parts of the method's search space (`tuning.space`).
         patience: early-stopping patience in epochs.
         chief: "HOST:PORT" to serve this search to workers instead of running trials here.
         worker: "HOST:PORT" of a chief whose trials this process runs.
@@ -57,6 +61,7 @@ class SearchConfig:
     seed: int = 1
     batch_size: int = 128
     data: str = "keras"
+    backbone: str = "vgg16"
     weights: str = "imagenet"
     train_size: int | None = None
     val_size: int | None = None
@@ -68,6 +73,7 @@ class SearchConfig:
     worker_id: str | None = None
     worker_timeout: int = 60
     distribution: str = "none"
+    space: str | None = None
     patience: int = 3
     preset: str | None = None
     out: str = "runs"
@@ -88,12 +94,22 @@ class SearchConfig:
         if not isinstance(self.factor, int) or self.factor < 2:
             raise UsageError(f"--factor must be an integer >= 2. Received: {self.factor!r}")
         if self.input_size < 32:
-            raise UsageError(f"--input-size must be at least 32 (VGG-16 needs 32x32 or more). "
+            raise UsageError(f"--input-size must be at least 32 (the backbones need 32x32 or more). "
                              f"Received: {self.input_size}")
         self._check_roles()
+        _one_of("backbone", self.backbone, BACKBONES)
+        if self.method == "scratch" and self.backbone != "vgg16":
+            raise UsageError("--backbone is for --method feature and finetune; scratch trains "
+                             "its own CNN")
+        if self.space is not None and not Path(self.space).is_file():
+            raise UsageError(f"--space {self.space}: no such file (a TOML file; print a "
+                             f"method's default one with: python -m tuning space --method M)")
+        if self.space is not None and self.preset is not None:
+            raise UsageError("--space and --preset exclude each other: the preset fixes every "
+                             "hyperparameter")
         if self.weights not in ("imagenet", "none") and not Path(self.weights).is_file():
             raise UsageError(f"--weights {self.weights}: no such file; expected 'imagenet', "
-                             f"'none' or a VGG-16 no-top weights file (.h5)")
+                             f"'none' or a no-top weights file of --backbone {self.backbone} (.h5)")
 
     def _check_roles(self) -> None:
         from tuning.distributed import parse_address

@@ -6,7 +6,7 @@ at the layers a search space trains from, for the train split (plain and horizon
 flip augmentation stays exact) and the validation split. Later trials, resumed searches and
 reports load them (`np.load`, memory-mapped, no pickles).
 
-Files: `cache_dir()/features/vgg16-<weights>-<size>px/<images>-<split>/<layer>[-flipped].npy`,
+Files: `cache_dir()/features/<backbone>-<weights>-<size>px/<images>-<split>/<layer>[-flipped].npy`,
 where <weights> and <images> are content hashes, each written under a temporary name and renamed.
 """
 
@@ -31,7 +31,7 @@ class FeatureCache:
     """Activations of a frozen `backbone` for a search's train and validation splits.
 
     Args:
-        backbone: the frozen base (e.g. `search_spaces.vgg16_base`); its weights are hashed.
+        backbone: the frozen base (e.g. `search_spaces.load_base`); its weights are hashed.
         input_size: side of the images the backbone sees.
         data: the search's splits.
         batch_size: batch size of the datasets handed to `fit`.
@@ -67,13 +67,13 @@ class FeatureCache:
         if not todo:
             return None
         self._check_space(todo)
-        from search_spaces.backbones import vgg16_extractor
+        from search_spaces.backbones import extractor
 
         missing = [layer for layer in layers if any(layer in m for _, _, m in todo)]
-        extractor = vgg16_extractor(self.backbone, self.input_size, missing)  # one trace for all
+        model = extractor(self.backbone, self.input_size, missing)  # one trace for all
         start = time.perf_counter()
         for split, flipped, _ in todo:
-            self._extract(extractor, missing, split, flipped, log)
+            self._extract(model, missing, split, flipped, log)
         return time.perf_counter() - start
 
     def dataset(self, layer: str, split: str, flip: bool = False):
@@ -173,7 +173,7 @@ def images_hash(split: Split) -> str:
 
 
 def load_backbone(config):
-    """The frozen VGG-16 base of a VGG-16 method (None for "scratch"); bad weights: UsageError.
+    """The frozen base of a backbone method (None for "scratch"); bad weights: UsageError.
 
     Built right after seeding with the search's seed, so that `--weights none` gives the same
     random base (and so the same cache) in the search and in its reports.
@@ -182,11 +182,11 @@ def load_backbone(config):
         return None
     import keras
 
-    from search_spaces import BackboneError, vgg16_base
+    from search_spaces import BackboneError, load_base
 
     keras.utils.set_random_seed(config.seed)
     try:
-        return vgg16_base(config.weights, config.input_size)
+        return load_base(config.backbone, config.weights, config.input_size)
     except BackboneError as error:
         raise UsageError(str(error)) from None
 
@@ -198,15 +198,15 @@ def hypermodel_for(config, data: SearchData, backbone, seed: int | None = None, 
         backbone: from `load_backbone` (None for "scratch").
         seed: seeds the cached datasets' shuffling (default: the search's seed).
     """
-    from search_spaces import HYPERMODELS, create_hypermodel
+    from search_spaces import create_hypermodel
 
-    features = None
+    hypermodel = create_hypermodel(config.method, config.weights, config.input_size,
+                                   config.fine_tune_head_epochs, backbone=config.backbone)
     if backbone is not None and config.cache:
-        features = FeatureCache(backbone, config.input_size, data, config.batch_size,
-                                config.seed if seed is None else seed)
-        seconds = features.prepare(HYPERMODELS[config.method].CACHED_LAYERS, log)
+        hypermodel.features = FeatureCache(backbone, config.input_size, data, config.batch_size,
+                                           config.seed if seed is None else seed)
+        seconds = hypermodel.features.prepare(hypermodel.cached_layers(), log)
         if log:
             how = "reused" if seconds is None else f"built in {seconds:.0f} s"
-            log(f"feature cache: {features.folder} ({how})")
-    return create_hypermodel(config.method, config.weights, config.input_size,
-                             config.fine_tune_head_epochs, features)
+            log(f"feature cache: {hypermodel.features.folder} ({how})")
+    return hypermodel

@@ -27,3 +27,13 @@ def fit_data(hypermodel, data, batch_size: int, seed: int) -> tuple[tuple, dict]
         return (), {}
     return ((to_dataset(data.train, batch_size, shuffle=True, seed=seed),),
             {"validation_data": to_dataset(data.validation, batch_size)})
+
+
+def validation_for(hypermodel, data, batch_size: int):
+    """model -> the validation set as `model` takes it: images, or the feature cache's
+    activations at the layer its input layer is named after."""
+    images = to_dataset(data.validation, batch_size)
+    features = getattr(hypermodel, "features", None)
+    if features is None:
+        return lambda model: images
+    return lambda model: features.dataset(model.layers[0].name, "validation")

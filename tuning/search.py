@@ -33,7 +33,8 @@ IDLE_WAIT_SECONDS = 1.0  # between a worker's asks while the oracle has no trial
 _WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 # Settings that define a search: resuming a directory with other values would mix two searches.
 # (`cache` too: cached trials checkpoint a head-sized model, uncached ones the whole model.)
-_IDENTITY = ("method", "tuner", "preset", "max_epochs", "factor", "data", "input_size", "cache")
+_IDENTITY = ("method", "tuner", "preset", "max_epochs", "factor", "data", "backbone",
+             "input_size", "cache", "space")
 
 
 @dataclass
@@ -57,6 +58,7 @@ def run_search(config: SearchConfig, log=print) -> SearchResult:
     if config.worker:
         return _worker_search(config, log)
     _check_resumable(config)
+    space = _space_overrides(config)
     data = load_search_data(config.data, config.val_size, config.train_size, config.seed)
     _check_writable(Path(config.out))
     backbone = load_backbone(config)
@@ -64,7 +66,7 @@ def run_search(config: SearchConfig, log=print) -> SearchResult:
         with run_dir_lock(config.run_dir):
             if config.overwrite:
                 _clear(config.run_dir)
-            return _locked_search(config, data, backbone, log)
+            return _locked_search(config, data, backbone, space, log)
     except OSError as error:
         _raise_if_disk_error(error, config)
         raise
@@ -96,12 +98,13 @@ def _worker_search(config: SearchConfig, log) -> SearchResult:
             raise UsageError(f"no search_config.json in {config.run_dir}: give the worker the "
                              f"chief's --out, on a disk both can reach")
         _check_resumable(config)
+        space = _space_overrides(config)
         data = load_search_data(config.data, config.val_size, config.train_size, config.seed)
         backbone = load_backbone(config)
         with interrupt.recorded(), worker_environment(host, port, worker_id):
             hypermodel = hypermodel_for(config, data, backbone, log=log if config.verbose else None)
             _prepare_keras(config)
-            tuner = _make_tuner(config, hypermodel, data, log, worker=worker_id)
+            tuner = _make_tuner(config, hypermodel, data, space, log, worker=worker_id)
             _run_trials(config, tuner, data)
     ran = tuner.recorder.ran
     return SearchResult(config.run_dir, None, None, ran.count("COMPLETED"), ran.count("FAILED"),
@@ -116,15 +119,25 @@ def _clear(run_dir: Path) -> None:
         shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
 
 
-def _locked_search(config: SearchConfig, data: SearchData, backbone, log) -> SearchResult:
+def _space_overrides(config: SearchConfig):
+    """The `--space` file's HyperParameters (checked before anything is written), or None."""
+    from tuning.space import load_space
+
+    return load_space(config.space, config.method) if config.space else None
+
+
+def _locked_search(config: SearchConfig, data: SearchData, backbone, space,
+                   log) -> SearchResult:
     if log:
         log(f"{config.method} search ({config.preset or config.tuner}), seed {config.seed}, "
             f"{data.describe()} -> {config.run_dir}")
     hypermodel = hypermodel_for(config, data, backbone, log=log if config.verbose else None)
     _prepare_keras(config)
     with interrupt.recorded():
-        tuner = _make_tuner(config, hypermodel, data, log)
+        tuner = _make_tuner(config, hypermodel, data, space, log)
         atomic_write_text(config.run_dir / CONFIG_FILE, config.to_json())
+        if config.space:  # the overrides as used, even if the user's file changes later
+            atomic_write_text(config.run_dir / "space.toml", Path(config.space).read_text())
         return _search(config, tuner, data)
 
 
@@ -163,7 +176,7 @@ def _check_writable(out: Path) -> None:
         raise UsageError(f"--out {out}: {existing} is not writable")
 
 
-def _make_tuner(config: SearchConfig, hypermodel, data: SearchData, log, worker=None):
+def _make_tuner(config: SearchConfig, hypermodel, data: SearchData, space, log, worker=None):
     import keras_tuner as kt
 
     from search_spaces import SEED_PRESETS, fixed_hyperparameters
@@ -173,6 +186,8 @@ def _make_tuner(config: SearchConfig, hypermodel, data: SearchData, log, worker=
                   directory=config.out, project_name=config.run_dir.name,
                   overwrite=False, max_consecutive_failed_trials=5,
                   distribution_strategy=_strategy(config))
+    if space is not None:  # keras-tuner's own override: declared values win over build()'s
+        common.update(hyperparameters=space, tune_new_entries=True)
     if config.preset:
         fixed = fixed_hyperparameters(SEED_PRESETS[config.method])
         cls, kwargs = kt.RandomSearch, dict(max_trials=1, hyperparameters=fixed,
@@ -285,12 +300,14 @@ def _run_trials(config: SearchConfig, tuner, data: SearchData) -> None:
     """keras-tuner's search loop, with our callbacks, in this process."""
     import keras
 
-    from tuning.callbacks import FailOnNaN, StopOnInterrupt
-    from tuning.pipeline import fit_data
+    from tuning.callbacks import FailOnNaN, StopOnInterrupt, TensorBoard
+    from tuning.labels import label_names
+    from tuning.pipeline import fit_data, validation_for
 
     callbacks = [
-        keras.callbacks.TensorBoard(log_dir=str(config.run_dir / "tensorboard"),
-                                    write_graph=False),
+        TensorBoard(validation_for(tuner.hypermodel, data, config.batch_size),
+                    label_names().fine_to_coarse, log_dir=str(config.run_dir / "tensorboard"),
+                    write_graph=False),
         keras.callbacks.EarlyStopping("val_accuracy", patience=config.patience, mode="max"),
         FailOnNaN(),
         StopOnInterrupt(),

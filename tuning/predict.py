@@ -1,0 +1,102 @@
+"""Run a saved model on pictures: the top classes of each, by CIFAR-100 name, with confidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tuning.errors import UsageError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+SIDE = 32
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One picture's `top` most probable classes, best first."""
+
+    path: str
+    names: tuple[str, ...]
+    confidences: tuple[float, ...]
+
+    def to_dict(self) -> dict:
+        return {"image": self.path, "top": [{"name": n, "confidence": round(c, 6)}
+                                            for n, c in zip(self.names, self.confidences)]}
+
+
+def image_paths(paths: list[str]) -> list[Path]:
+    """The pictures named, with the PNG/JPEG files of any folder among them (sorted by name)."""
+    found = []
+    for given in map(Path, paths):
+        if given.is_dir():
+            inside = sorted(p for p in given.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not inside:
+                raise UsageError(f"{given}: no .png, .jpg or .jpeg pictures in this folder")
+            found += inside
+        elif given.is_file():
+            found.append(given)
+        else:
+            raise UsageError(f"{given}: no such picture or folder")
+    return found
+
+
+def read_image(path: Path) -> np.ndarray:
+    """A picture as 32x32 RGB, 0-255 float32 (any size: box-averaged down, bicubic up)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            down = image.width > SIDE or image.height > SIDE
+            resample = Image.Resampling.BOX if down else Image.Resampling.BICUBIC
+            return np.asarray(image.resize((SIDE, SIDE), resample), dtype=np.float32)
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise UsageError(f"{path}: not a readable PNG or JPEG picture ({error})") from None
+
+
+def load_trained_model(path: str):
+    """A saved `.keras` model, loaded with `safe_mode=True` (a stranger's file runs no code)."""
+    import keras
+
+    import search_spaces.backbones  # noqa: F401  (registers our layers for deserialization)
+
+    if not Path(path).is_file():
+        raise UsageError(f"--model {path}: no such file (a .keras model, e.g. "
+                         f"runs/scratch/best_model.keras)")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as error:  # Keras raises many types for bad or unsafe files
+        detail = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+        raise UsageError(f"--model {path}: not a model this package can load safely "
+                         f"({type(error).__name__}: {detail})") from None
+    if tuple(model.input_shape[1:]) != (SIDE, SIDE, 3) or model.output_shape[-1] != 100:
+        raise UsageError(f"--model {path}: expected a model from 32x32x3 images to 100 "
+                         f"classes; this one maps {model.input_shape} to {model.output_shape}")
+    return model
+
+
+def predict_images(model, paths: list[Path], top: int = 5, batch_size: int = 128,
+                   names: tuple[str, ...] | None = None) -> list[Prediction]:
+    """The `top` classes of each picture in `paths` under `model` (CIFAR-100 names by default)."""
+    from tuning.labels import label_names
+
+    names = names or label_names().fine
+    images = np.stack([read_image(path) for path in paths])
+    probabilities = model.predict(images, batch_size=batch_size, verbose=0)
+    best = np.argsort(-probabilities, axis=1)[:, :top]
+    return [Prediction(str(path), tuple(names[i] for i in row),
+                       tuple(float(p) for p in probabilities[k, row]))
+            for k, (path, row) in enumerate(zip(paths, best))]
+
+
+def format_table(predictions: list[Prediction]) -> str:
+    """One line per picture: its file name, then `name confidence%` for each top class."""
+    width = max(len(Path(p.path).name) for p in predictions)
+    name_width = max(len(n) for p in predictions for n in p.names)
+    lines = []
+    for p in predictions:
+        classes = "  ".join(f"{n:<{name_width}} {c:6.1%}" for n, c in zip(p.names, p.confidences))
+        lines.append(f"{Path(p.path).name:<{width}}  {classes}")
+    return "\n".join(lines)
