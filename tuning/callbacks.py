@@ -67,9 +67,13 @@ class TensorBoard(keras.callbacks.TensorBoard):
         import tensorflow as tf
         from sklearn.metrics import confusion_matrix
 
-        data = self.validation_for(self.model)
-        predicted = self.model.predict(data, verbose=0).argmax(axis=1)
-        true = np.concatenate([np.asarray(y) for _, y in data])
+        # Eager calls: `predict` would trace a new function per trial and TensorFlow would
+        # print retracing warnings after the fifth.
+        true, predicted = [], []
+        for x, y in self.validation_for(self.model):
+            predicted.append(np.argmax(self.model(x, training=False), axis=1))
+            true.append(np.asarray(y))
+        true, predicted = np.concatenate(true), np.concatenate(predicted)
         coarse = self.fine_to_coarse
         matrix = confusion_matrix(coarse[true], coarse[predicted], labels=range(len(set(coarse))))
         image = confusion_image(matrix)

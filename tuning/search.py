@@ -105,10 +105,27 @@ def _worker_search(config: SearchConfig, log) -> SearchResult:
             hypermodel = hypermodel_for(config, data, backbone, log=log if config.verbose else None)
             _prepare_keras(config)
             tuner = _make_tuner(config, hypermodel, data, space, log, worker=worker_id)
-            _run_trials(config, tuner, data)
+            _run_worker_trials(config, tuner, data, f"{host}:{port}", worker_id)
     ran = tuner.recorder.ran
     return SearchResult(config.run_dir, None, None, ran.count("COMPLETED"), ran.count("FAILED"),
                         worker=worker_id)
+
+
+def _run_worker_trials(config, tuner, data, address: str, worker_id: str) -> None:
+    """A worker's trials; a chief that went away ends it with one line, not a traceback.
+
+    keras-tuner's client waits (up to an hour a call) for a chief that went away; a restarted
+    chief reloads its state without the trials that were running, so the worker's report of its
+    trial fails then too.
+    """
+    import grpc
+
+    try:
+        _run_trials(config, tuner, data)
+    except grpc.RpcError as error:
+        code = error.code().name if hasattr(error, "code") else type(error).__name__
+        raise SearchFailed(f"{worker_id}: lost the chief at {address} ({code}); start this "
+                           f"worker again once the chief runs") from None
 
 
 def _clear(run_dir: Path) -> None:
