@@ -34,3 +34,9 @@ def test_search_and_report_with_another_backbone(tmp_path, method, backbone):
     assert (report / "gradcam.png").stat().st_size > 10_000
     assert "src='gradcam.png'" in (report / "index.html").read_text()
     assert json.loads((report / "metrics.json").read_text())["test_accuracy"] >= 0
+
+
+def test_the_command_line_offers_exactly_the_backbones_the_search_spaces_have():
+    from tuning.config import BACKBONES as OFFERED  # kept apart so --help needs no TensorFlow
+
+    assert OFFERED == tuple(BACKBONES)

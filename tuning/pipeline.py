@@ -29,11 +29,11 @@ def fit_data(hypermodel, data, batch_size: int, seed: int) -> tuple[tuple, dict]
             {"validation_data": to_dataset(data.validation, batch_size)})
 
 
-def validation_for(hypermodel, data, batch_size: int):
-    """model -> the validation set as `model` takes it: images, or the feature cache's
-    activations at the layer its input layer is named after."""
-    images = to_dataset(data.validation, batch_size)
+def validation_for(hypermodel, fit_kwargs: dict):
+    """model -> the validation set as `model` takes it: the images `fit_data` gave `fit`, or the
+    feature cache's activations at the layer its input layer is named after."""
     features = getattr(hypermodel, "features", None)
     if features is None:
+        images = fit_kwargs["validation_data"]
         return lambda model: images
     return lambda model: features.dataset(model.layers[0].name, "validation")

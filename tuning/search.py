@@ -321,15 +321,14 @@ def _run_trials(config: SearchConfig, tuner, data: SearchData) -> None:
     from tuning.labels import label_names
     from tuning.pipeline import fit_data, validation_for
 
+    args, kwargs = fit_data(tuner.hypermodel, data, config.batch_size, config.seed)
     callbacks = [
-        TensorBoard(validation_for(tuner.hypermodel, data, config.batch_size),
-                    label_names().fine_to_coarse, log_dir=str(config.run_dir / "tensorboard"),
-                    write_graph=False),
+        TensorBoard(validation_for(tuner.hypermodel, kwargs), label_names().fine_to_coarse,
+                    log_dir=str(config.run_dir / "tensorboard"), write_graph=False),
         keras.callbacks.EarlyStopping("val_accuracy", patience=config.patience, mode="max"),
         FailOnNaN(),
         StopOnInterrupt(),
     ]
-    args, kwargs = fit_data(tuner.hypermodel, data, config.batch_size, config.seed)
     try:
         tuner.search(*args, **kwargs, epochs=config.max_epochs, shuffle=False,
                      callbacks=callbacks, verbose=1 if config.verbose >= 2 else 0)
