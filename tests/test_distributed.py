@@ -42,6 +42,16 @@ def _ongoing(run_dir: Path) -> dict:
         return {}
 
 
+def _running(run_dir: Path, worker: str) -> str | None:
+    """The trial `worker` is in the middle of, per the chief's saved state, or None."""
+    trial_id = _ongoing(run_dir).get(worker)
+    try:
+        trial = json.loads((run_dir / f"trial_{trial_id}" / "trial.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return trial_id if trial["status"] == "RUNNING" else None
+
+
 @pytest.mark.slow
 def test_chief_and_two_workers_run_the_search_and_the_chief_exports_it(tmp_path):
     address = f"127.0.0.1:{free_port()}"
@@ -118,3 +128,101 @@ def test_mirrored_distribution_runs_a_trial_on_one_cpu_replica(tmp_path):
     assert done.returncode == 0, done.stderr
     trials = pd.read_csv(tmp_path / "scratch-seed" / "trials.csv")
     assert (trials.status == "COMPLETED").all()
+
+
+@pytest.mark.slow
+def test_a_restarted_chief_resumes_and_its_worker_keeps_its_trial(tmp_path):
+    address = f"127.0.0.1:{free_port()}"
+    run_dir = tmp_path / "scratch"
+    chief_args = ("--out", tmp_path, "--chief", address, "--worker-timeout", "6")
+    chief = _start(*chief_args)
+    worker = _start("--out", tmp_path, "--worker", address, "--worker-id", "w1")
+    deadline = time.monotonic() + 300
+    while not ((run_dir / "trials.csv").exists() and _running(run_dir, "w1")):
+        assert time.monotonic() < deadline and worker.poll() is None, "w1 never got a trial"
+        time.sleep(0.1)
+    running = _running(run_dir, "w1")
+    chief.send_signal(signal.SIGKILL)
+    chief.wait()
+
+    restarted = _start(*chief_args)
+    chief_out, _ = _finish(restarted)
+    worker_out, _ = _finish(worker)
+    trials = pd.read_csv(run_dir / "trials.csv", dtype={"trial_id": str})
+    assert len(trials) == 6 and (trials.status == "COMPLETED").all()
+    assert f"trial {running} stays with w1" in chief_out and "trial 6/6" in chief_out
+    assert _workers_of(run_dir)[running] == "w1" and "w1: done" in worker_out
+    assert (run_dir / "best_model.keras").is_file()
+
+
+def test_a_worker_repeats_a_call_the_chief_s_going_away_cut_off(monkeypatch):
+    import grpc
+
+    from tuning import distributed
+
+    class Cut(grpc.RpcError):
+        def __init__(self, code):
+            self._code = code
+
+        def code(self):
+            return self._code
+
+    class Stub:
+        def __init__(self, failures):
+            self.failures, self.calls = failures, 0
+
+        def EndTrial(self, request, **kwargs):
+            self.calls += 1
+            if self.failures:
+                raise self.failures.pop(0)
+            return f"ended {request}"
+
+    monkeypatch.setattr(distributed, "HEARTBEAT_SECONDS", 0)
+    stub = Stub([Cut(grpc.StatusCode.UNAVAILABLE)] * 2)
+    assert distributed.RetryingStub(stub).EndTrial("0003", timeout=5) == "ended 0003"
+    assert stub.calls == 3
+    refused = Stub([Cut(grpc.StatusCode.INVALID_ARGUMENT)])
+    with pytest.raises(grpc.RpcError):
+        distributed.RetryingStub(refused).EndTrial("0003")
+    assert refused.calls == 1  # only a cut-off call is repeated
+    gone = Stub([Cut(grpc.StatusCode.UNAVAILABLE)] * 9)
+    with pytest.raises(grpc.RpcError):
+        distributed.RetryingStub(gone, attempts=3).EndTrial("0003")
+    assert gone.calls == 3
+
+
+def test_a_trial_reported_twice_counts_once_and_is_not_run_again(tmp_path):
+    """w1 is taken as dead and its trial queued again, but w1 was only slow: it reports the trial
+    before another worker takes it (A), or after w2 took it and before w2 reports it (B)."""
+    import keras_tuner as kt
+    from keras_tuner.src import protos
+    from keras_tuner.src.engine.trial import Trial
+
+    from tuning import distributed
+
+    oracle = kt.oracles.RandomSearchOracle(kt.Objective("val_accuracy", "max"), max_trials=9)
+    oracle.hyperparameters.Float("dropout", 0.0, 0.5)
+    oracle._set_project_dir(str(tmp_path), "run")
+    ended = []
+    servicer = distributed._chief_servicer(oracle, ended.append)
+
+    def report(trial_id, score):  # what a worker sends: its own copy of the trial
+        oracle.update_trial(trial_id, {"val_accuracy": score})
+        copy = Trial.from_proto(oracle.trials[trial_id].to_proto())
+        copy.status = "COMPLETED"
+        servicer.EndTrial(protos.get_service().EndTrialRequest(trial=copy.to_proto()), None)
+
+    a = oracle.create_trial("w1").trial_id
+    distributed._requeue(oracle, "w1")
+    report(a, 0.4)
+    assert oracle.create_trial("w2").trial_id != a  # A: not run again
+    report(oracle.ongoing_trials["w2"].trial_id, 0.2)
+
+    b = oracle.create_trial("w1").trial_id
+    distributed._requeue(oracle, "w1")
+    assert oracle.create_trial("w2").trial_id == b
+    report(b, 0.5)  # w1's
+    report(b, 0.1)  # w2's: not counted
+    assert [t.trial_id for t in ended] == [a, ended[1].trial_id, b]
+    assert oracle.end_order == [t.trial_id for t in ended] and not oracle.ongoing_trials
+    assert oracle.trials[b].score == 0.5

@@ -146,3 +146,31 @@ def test_disk_full_while_exporting_keeps_the_previous_exports(tmp_path, monkeypa
     assert (tmp_path / "scratch" / "trials.csv").read_text() == exports[0]
     assert not list((tmp_path / "scratch").glob(".*.tmp*"))
     assert tree_digest(tmp_path / "scratch")  # the directory is still there to resume
+
+
+def test_a_trial_that_ended_just_before_a_crash_is_not_run_again(tmp_path):
+    """keras-tuner saves the oracle on ending a trial while still listing it as running; a search
+    killed right then reloads it into the retry queue."""
+    import keras_tuner as kt
+
+    from tuning.search import _forget_ended
+
+    def oracle():
+        made = kt.oracles.RandomSearchOracle(kt.Objective("val_accuracy", "max"), max_trials=3,
+                                             hyperparameters=kt.HyperParameters())
+        made.hyperparameters.Float("dropout", 0.0, 0.5)
+        made._set_project_dir(str(tmp_path), "run")
+        return made
+
+    before = oracle()
+    trial = before.create_trial("tuner0")
+    before.update_trial(trial.trial_id, {"val_accuracy": 0.3})
+    trial.status = "COMPLETED"
+    before.end_trial(trial)  # the crash comes after this save, before the next one
+
+    after = oracle()
+    after.reload()
+    assert after._retry_queue == [trial.trial_id]  # keras-tuner would run it again
+    _forget_ended(after)
+    assert after._retry_queue == []
+    assert after.create_trial("tuner0").trial_id != trial.trial_id

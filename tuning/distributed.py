@@ -11,7 +11,11 @@ trials and report back. This module adds what a run needs around it:
   to the queue for another worker to run again. Workers that ask for work while trials are still
   running elsewhere are told to wait rather than to stop, so a trial that has to be run again
   always finds a worker.
-- `worker_environment` and `Heartbeat` are a worker's side.
+- A restarted chief (`running_before` + `serve(..., resumed=...)`) gives each trial that was
+  running when it stopped back to its worker instead of queueing it again: the worker may well
+  still be running it, and keras-tuner's client waits for the chief to come back. If that worker
+  has gone too, the watchdog queues the trial after `worker_timeout` as for any dead worker.
+- `worker_environment`, `Heartbeat` and `RetryingStub` are a worker's side.
 
 Workers and the chief share the run directory and the feature cache by path (a shared disk).
 """
@@ -24,6 +28,7 @@ import os
 import socket
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 from tuning import interrupt
@@ -81,6 +86,35 @@ def wait_for_chief(host: str, port: int, seconds: float) -> None:
         channel.close()
 
 
+class RetryingStub:
+    """A worker's gRPC stub that repeats a call the chief's going away cut off (UNAVAILABLE).
+
+    keras-tuner's client already waits for a chief that is not up (`wait_for_ready`), but a call
+    in flight when the chief stops fails at once. Every call is safe to repeat on a restarted
+    chief: it gives a worker back the trial it was running (`serve`), and CreateTrial returns the
+    trial a worker already has.
+    """
+
+    def __init__(self, stub, attempts: int = 5):
+        self._stub, self._attempts = stub, attempts
+
+    def __getattr__(self, name):
+        import grpc
+
+        call = getattr(self._stub, name)
+
+        def again(*args, **kwargs):
+            for attempt in range(1, self._attempts + 1):
+                try:
+                    return call(*args, **kwargs)
+                except grpc.RpcError as error:
+                    if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == self._attempts:
+                        raise
+                time.sleep(HEARTBEAT_SECONDS)
+
+        return again
+
+
 class Heartbeat:
     """A worker's sign of life: rewrites `run_dir/workers/<id>.json` every few seconds."""
 
@@ -108,17 +142,38 @@ class Heartbeat:
             self._stop.wait(HEARTBEAT_SECONDS)
 
 
+def running_before(run_dir: Path) -> dict[str, str]:
+    """{worker: trial id} running on workers when the chief last saved its oracle.
+
+    Read before keras-tuner reloads the oracle (which queues them). Only workers that left a
+    heartbeat file: a trial the chief itself was running has no worker to give it back to.
+    """
+    try:
+        running = dict(json.loads((Path(run_dir) / "oracle.json").read_text())["ongoing_trials"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    folder = Path(run_dir) / WORKERS_DIR
+    return {worker: trial_id for worker, trial_id in running.items()
+            if (folder / f"{worker}.json").is_file()}
+
+
 def serve(oracle, host: str, port: int, run_dir: Path, worker_timeout: float, on_trial_end,
-          log=None) -> None:
+          log=None, resumed: dict[str, str] | None = None) -> None:
     """Serves `oracle` at host:port until every trial has ended and every worker was told to stop.
 
     Args:
         on_trial_end: called with the trial after a worker ends it (exports, progress line).
         worker_timeout: seconds without a heartbeat after which a worker is taken as dead.
+        resumed: `running_before(run_dir)` when the chief restarts a search: those trials stay
+            with their workers.
     """
     import grpc
     from keras_tuner.src import protos
 
+    for worker, trial_id in _give_back(oracle, resumed or {}):
+        if log:
+            log(f"chief: resuming; trial {trial_id} stays with {worker} (queued again if it "
+                f"sends no heartbeat for {worker_timeout:.0f} s)")
     servicer = _chief_servicer(oracle, on_trial_end)
     server = grpc.server(_single_thread())
     protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
@@ -167,8 +222,11 @@ def _chief_servicer(oracle, on_trial_end):
             return protos.get_service().CreateTrialResponse(trial=trial.to_proto())
 
         def EndTrial(self, request, context):
+            trial_id = request.trial.trial_id
+            if not _take_report(self.oracle, trial_id):
+                return protos.get_service().EndTrialResponse()
             response = super().EndTrial(request, context)
-            on_trial_end(self.oracle.trials[request.trial.trial_id])
+            on_trial_end(self.oracle.trials[trial_id])
             return response
 
     return ChiefServicer(oracle)
@@ -222,6 +280,44 @@ def _finished(oracle) -> bool:
 @_synchronized
 def _register(oracle, worker: str) -> None:
     oracle.tuner_ids.add(worker)
+
+
+@_synchronized
+def _give_back(oracle, running: dict[str, str]) -> list[tuple[str, str]]:
+    """Undoes keras-tuner's reload for `running`: it queues every trial that was running, so a
+    worker still running one would later end a trial another worker had been given meanwhile."""
+    given = []
+    for worker, trial_id in running.items():
+        if trial_id in oracle._retry_queue:
+            oracle._retry_queue.remove(trial_id)
+            oracle.ongoing_trials[worker] = oracle.trials[trial_id]
+            oracle.tuner_ids.add(worker)
+            given.append((worker, trial_id))
+    if given:
+        oracle.save()
+    return given
+
+
+@_synchronized
+def _take_report(oracle, trial_id: str) -> bool:
+    """Whether a worker's end of `trial_id` counts: the first report does, a second does not.
+
+    Two reports come when a trial was queued again (its worker taken as dead, or a restarted
+    chief) while its first worker was still running it; the first report also takes the trial
+    off the queue, so it is not run once more.
+    """
+    trial = oracle.trials.get(trial_id)
+    if trial is None or trial.status in ("COMPLETED", "FAILED"):
+        return False
+    if trial_id in oracle._retry_queue:
+        oracle._retry_queue.remove(trial_id)
+    # keras-tuner's display prints the trial's time taken, from when this process began it; a
+    # restarted chief did not (its saved state is written just before a trial begins).
+    display = oracle._display
+    display.trial_start.setdefault(trial_id, datetime.now())
+    display.trial_number.setdefault(trial_id, len(oracle.trials))
+    display.search_start = display.search_start or datetime.now()
+    return True
 
 
 @_synchronized

@@ -85,8 +85,8 @@ def _worker_search(config: SearchConfig, log) -> SearchResult:
     Needs no lock (the chief holds it) and must find the chief's `search_config.json` in the run
     directory with the same defining settings: a worker never runs another search's trials.
     """
-    from tuning.distributed import (Heartbeat, default_worker_id, parse_address, wait_for_chief,
-                                    worker_environment)
+    from tuning.distributed import (Heartbeat, RetryingStub, default_worker_id, parse_address,
+                                    wait_for_chief, worker_environment)
 
     host, port = parse_address(config.worker, "--worker")
     worker_id = config.worker_id or default_worker_id()
@@ -105,6 +105,7 @@ def _worker_search(config: SearchConfig, log) -> SearchResult:
             hypermodel = hypermodel_for(config, data, backbone, log=log if config.verbose else None)
             _prepare_keras(config)
             tuner = _make_tuner(config, hypermodel, data, space, log, worker=worker_id)
+            tuner.oracle.stub = RetryingStub(tuner.oracle.stub)
             _run_worker_trials(config, tuner, data, f"{host}:{port}", worker_id)
     ran = tuner.recorder.ran
     return SearchResult(config.run_dir, None, None, ran.count("COMPLETED"), ran.count("FAILED"),
@@ -151,11 +152,26 @@ def _locked_search(config: SearchConfig, data: SearchData, backbone, space,
     hypermodel = hypermodel_for(config, data, backbone, log=log if config.verbose else None)
     _prepare_keras(config)
     with interrupt.recorded():
+        resumed = _running_on_workers(config)  # read before keras-tuner's reload queues them
         tuner = _make_tuner(config, hypermodel, data, space, log)
+        _forget_ended(tuner.oracle)
         atomic_write_text(config.run_dir / CONFIG_FILE, config.to_json())
         if config.space:  # the overrides as used, even if the user's file changes later
             atomic_write_text(config.run_dir / "space.toml", Path(config.space).read_text())
-        return _search(config, tuner, data)
+        return _search(config, tuner, data, resumed)
+
+
+def _forget_ended(oracle) -> None:
+    """Drops trials that had ended from the queue a reloaded oracle runs first.
+
+    keras-tuner saves its oracle when a trial ends while it still lists the trial as running, and
+    its reload queues every running trial again: a search stopped just after a trial ended would
+    run that finished trial a second time.
+    """
+    ended = {"COMPLETED", "FAILED"}
+    oracle._retry_queue[:] = [trial_id for trial_id in oracle._retry_queue
+                              if trial_id in oracle.trials
+                              and oracle.trials[trial_id].status not in ended]
 
 
 def _prepare_keras(config: SearchConfig) -> None:
@@ -287,14 +303,14 @@ def _planned(oracle, config: SearchConfig) -> tuple[int, int]:
     return trials * config.hyperband_iterations, epochs * config.hyperband_iterations
 
 
-def _search(config: SearchConfig, tuner, data: SearchData) -> SearchResult:
+def _search(config: SearchConfig, tuner, data: SearchData, resumed: dict) -> SearchResult:
     """Runs the trials here, or serves them to workers (`--chief`), then exports the winner."""
     from tuning.hparams import write_hparams_config
     from tuning.records import best_completed_trial
 
     write_hparams_config(config.run_dir / "tensorboard", tuner.oracle.get_space())
     if config.chief:
-        _serve(config, tuner)
+        _serve(config, tuner, resumed)
     else:
         _run_trials(config, tuner, data)
     trials = list(tuner.oracle.trials.values())
@@ -339,7 +355,14 @@ def _run_trials(config: SearchConfig, tuner, data: SearchData) -> None:
                            f"(reasons in {config.run_dir / 'trials.csv'})") from None
 
 
-def _serve(config: SearchConfig, tuner) -> None:
+def _running_on_workers(config: SearchConfig) -> dict[str, str]:
+    """{worker: trial id} a restarted chief finds running (see `tuning.distributed`)."""
+    from tuning.distributed import running_before
+
+    return running_before(config.run_dir) if config.chief and not config.overwrite else {}
+
+
+def _serve(config: SearchConfig, tuner, resumed: dict) -> None:
     from tuning.distributed import parse_address, serve
 
     host, port = parse_address(config.chief, "--chief")
@@ -347,4 +370,4 @@ def _serve(config: SearchConfig, tuner) -> None:
     serve(tuner.oracle, host, port, config.run_dir, config.worker_timeout,
           on_trial_end=lambda trial: tuner.recorder.trial_ended(tuner.oracle.trials.values(),
                                                                 trial),
-          log=tuner.recorder.log)
+          log=tuner.recorder.log, resumed=resumed)
