@@ -37,4 +37,14 @@ def machine_facts() -> dict:
     return {"cpu": cpu or platform.processor(), "cores": os.cpu_count(),
             "memory_gib": round(memory, 1), "gpus": len(tf.config.list_physical_devices("GPU")),
             "python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "platform": platform.platform()}
+            "keras": keras.__version__, "platform": platform.platform(),
+            "allocator": _allocator()}
+
+
+def _allocator() -> str:
+    """Where freed tensor memory goes (`tuning.runtime.return_freed_memory`)."""
+    from tuning.runtime import MMAP_THRESHOLD_BYTES, SYSTEM_ALLOCATOR
+
+    if os.environ.get(SYSTEM_ALLOCATOR, "").strip().lower() in ("1", "true"):
+        return f"malloc ({SYSTEM_ALLOCATOR}=1), glibc mmap threshold {MMAP_THRESHOLD_BYTES} B"
+    return "TensorFlow's oneDNN pool (BFC)"

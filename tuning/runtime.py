@@ -2,8 +2,35 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import sys
+
+SYSTEM_ALLOCATOR = "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"
+MMAP_THRESHOLD_BYTES = 256 * 1024
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+
+
+def return_freed_memory() -> bool:
+    """With TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1, lets a finished trial's memory go back to the system.
+
+    TensorFlow's oneDNN build (the default on x86) keeps tensors of 256 KB and more in its own
+    pool, which never shrinks: a search's memory stays at what its largest model needed (+443 MB
+    over 30 random scratch trials, `speed-2026-11-24.json`). TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1 makes
+    it use malloc; on its own that gave +339 MB, glibc keeping the freed blocks in its heap. This
+    adds a fixed mmap threshold, so such blocks are unmapped when freed: +78 MB
+    (`speed-system-allocator-2026-11-25.json`), but every large tensor is then fresh pages, and
+    that run's epochs were 2.5-6x slower. Opt-in, for a long search on a machine short of memory.
+    Runs on `import tuning`, before TensorFlow allocates. Returns whether glibc was told.
+    """
+    if os.environ.get(SYSTEM_ALLOCATOR, "").strip().lower() not in ("1", "true"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
+    except (OSError, AttributeError):  # not glibc (macOS, musl): malloc's own policy
+        return False
 
 
 def import_tensorflow_quietly() -> None:
