@@ -122,6 +122,7 @@ def test_bad_distributed_flags_are_one_line_usage_errors(tmp_path, args, message
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_mirrored_distribution_runs_a_trial_on_one_cpu_replica(tmp_path):
     done = run_cli(*SEARCH, "--out", tmp_path, "--distribution", "mirrored", "--preset", "seed",
                    "--max-epochs", "1")

@@ -32,6 +32,7 @@ def _pool_peak(setting: str | None) -> int:
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"),
                     reason="TensorFlow's oneDNN pool is the x86 default only")
+@pytest.mark.slow
 def test_the_lean_memory_setting_keeps_tensors_out_of_tensorflow_s_pool():
     assert _pool_peak(None) >= 32 * 2 ** 20  # the default: TensorFlow's pool (the faster one)
     assert _pool_peak("1") == 0

@@ -21,6 +21,7 @@ max = 0.2
 """
 
 
+@pytest.mark.slow
 def test_trials_stay_inside_a_narrowed_space(tmp_path):
     space = tmp_path / "narrow.toml"
     space.write_text(NARROW)
