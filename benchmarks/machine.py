@@ -43,8 +43,8 @@ def machine_facts() -> dict:
 
 def _allocator() -> str:
     """Where freed tensor memory goes (`tuning.runtime.return_freed_memory`)."""
-    from tuning.runtime import MMAP_THRESHOLD_BYTES, SYSTEM_ALLOCATOR
+    from tuning.runtime import MMAP_THRESHOLD_BYTES, SYSTEM_ALLOCATOR, lean_memory_requested
 
-    if os.environ.get(SYSTEM_ALLOCATOR, "").strip().lower() in ("1", "true"):
+    if lean_memory_requested():
         return f"malloc ({SYSTEM_ALLOCATOR}=1), glibc mmap threshold {MMAP_THRESHOLD_BYTES} B"
     return "TensorFlow's oneDNN pool (BFC)"

@@ -156,7 +156,7 @@ def test_a_restarted_chief_resumes_and_its_worker_keeps_its_trial(tmp_path):
     assert (run_dir / "best_model.keras").is_file()
 
 
-def test_a_worker_repeats_a_call_the_chief_s_going_away_cut_off(monkeypatch):
+def test_a_worker_repeats_a_call_the_chief_s_going_away_cut_off():
     import grpc
 
     from tuning import distributed
@@ -178,17 +178,16 @@ def test_a_worker_repeats_a_call_the_chief_s_going_away_cut_off(monkeypatch):
                 raise self.failures.pop(0)
             return f"ended {request}"
 
-    monkeypatch.setattr(distributed, "HEARTBEAT_SECONDS", 0)
     stub = Stub([Cut(grpc.StatusCode.UNAVAILABLE)] * 2)
-    assert distributed.RetryingStub(stub).EndTrial("0003", timeout=5) == "ended 0003"
+    assert distributed.RetryingStub(stub, delay=0).EndTrial("0003", timeout=5) == "ended 0003"
     assert stub.calls == 3
     refused = Stub([Cut(grpc.StatusCode.INVALID_ARGUMENT)])
     with pytest.raises(grpc.RpcError):
-        distributed.RetryingStub(refused).EndTrial("0003")
+        distributed.RetryingStub(refused, delay=0).EndTrial("0003")
     assert refused.calls == 1  # only a cut-off call is repeated
     gone = Stub([Cut(grpc.StatusCode.UNAVAILABLE)] * 9)
     with pytest.raises(grpc.RpcError):
-        distributed.RetryingStub(gone, attempts=3).EndTrial("0003")
+        distributed.RetryingStub(gone, attempts=3, delay=0).EndTrial("0003")
     assert gone.calls == 3
 
 

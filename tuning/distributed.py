@@ -95,8 +95,8 @@ class RetryingStub:
     trial a worker already has.
     """
 
-    def __init__(self, stub, attempts: int = 5):
-        self._stub, self._attempts = stub, attempts
+    def __init__(self, stub, attempts: int = 5, delay: float = 2.0):
+        self._stub, self._attempts, self._delay = stub, attempts, delay
 
     def __getattr__(self, name):
         import grpc
@@ -110,7 +110,7 @@ class RetryingStub:
                 except grpc.RpcError as error:
                     if error.code() != grpc.StatusCode.UNAVAILABLE or attempt == self._attempts:
                         raise
-                time.sleep(HEARTBEAT_SECONDS)
+                time.sleep(self._delay)
 
         return again
 
@@ -306,8 +306,10 @@ def _take_report(oracle, trial_id: str) -> bool:
     chief) while its first worker was still running it; the first report also takes the trial
     off the queue, so it is not run once more.
     """
+    from tuning.records import ENDED
+
     trial = oracle.trials.get(trial_id)
-    if trial is None or trial.status in ("COMPLETED", "FAILED"):
+    if trial is None or trial.status in ENDED:
         return False
     if trial_id in oracle._retry_queue:
         oracle._retry_queue.remove(trial_id)

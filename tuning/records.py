@@ -16,6 +16,7 @@ from tuning.files import atomic_write_text
 
 STATS_FILE, TRIALS_FILE, BEST_FILE = "trial_stats.json", "trials.csv", "best_hyperparameters.json"
 STATS_DIR = "trial_stats"
+ENDED = ("COMPLETED", "FAILED")  # statuses after which keras-tuner never runs a trial again
 
 
 def best_completed_trial(trials):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -24,13 +22,21 @@ def return_freed_memory() -> bool:
     that run's epochs were 2.5-6x slower. Opt-in, for a long search on a machine short of memory.
     Runs on `import tuning`, before TensorFlow allocates. Returns whether glibc was told.
     """
-    if os.environ.get(SYSTEM_ALLOCATOR, "").strip().lower() not in ("1", "true"):
+    if not lean_memory_requested():
         return False
+    import ctypes
+    import ctypes.util
+
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
     except (OSError, AttributeError):  # not glibc (macOS, musl): malloc's own policy
         return False
+
+
+def lean_memory_requested() -> bool:
+    """Whether the user set TF_ONEDNN_USE_SYSTEM_ALLOCATOR to 1 / true (as TensorFlow reads it)."""
+    return os.environ.get(SYSTEM_ALLOCATOR, "").strip().lower() in ("1", "true")
 
 
 def import_tensorflow_quietly() -> None:

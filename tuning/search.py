@@ -115,9 +115,9 @@ def _worker_search(config: SearchConfig, log) -> SearchResult:
 def _run_worker_trials(config, tuner, data, address: str, worker_id: str) -> None:
     """A worker's trials; a chief that went away ends it with one line, not a traceback.
 
-    keras-tuner's client waits (up to an hour a call) for a chief that went away; a restarted
-    chief reloads its state without the trials that were running, so the worker's report of its
-    trial fails then too.
+    keras-tuner's client waits (up to an hour a call) for a chief that went away, and
+    `RetryingStub` repeats a call its going away cut off; a chief gone for longer, or an error
+    the chief raised, ends the worker here.
     """
     import grpc
 
@@ -168,10 +168,11 @@ def _forget_ended(oracle) -> None:
     its reload queues every running trial again: a search stopped just after a trial ended would
     run that finished trial a second time.
     """
-    ended = {"COMPLETED", "FAILED"}
+    from tuning.records import ENDED
+
     oracle._retry_queue[:] = [trial_id for trial_id in oracle._retry_queue
                               if trial_id in oracle.trials
-                              and oracle.trials[trial_id].status not in ended]
+                              and oracle.trials[trial_id].status not in ENDED]
 
 
 def _prepare_keras(config: SearchConfig) -> None:
