@@ -42,9 +42,9 @@ def machine_facts() -> dict:
 
 
 def _allocator() -> str:
-    """Where freed tensor memory goes (`tuning.runtime.return_freed_memory`)."""
-    from tuning.runtime import MMAP_THRESHOLD_BYTES, SYSTEM_ALLOCATOR, lean_memory_requested
+    """Where freed tensor memory goes (`tuning.runtime.release_memory`)."""
+    from tuning.runtime import SYSTEM_ALLOCATOR, lean_allocator_on
 
-    if lean_memory_requested():
-        return f"malloc ({SYSTEM_ALLOCATOR}=1), glibc mmap threshold {MMAP_THRESHOLD_BYTES} B"
+    if lean_allocator_on():
+        return f"malloc ({SYSTEM_ALLOCATOR}=1), trimmed between trials"
     return "TensorFlow's oneDNN pool (BFC)"

@@ -75,34 +75,54 @@ def main(argv=None) -> None:
 
 def cached_vs_uncached(method: str, values: dict, data, seed: int, cache_root: Path) -> dict:
     """Seconds of a training epoch on images through the frozen layers, and on cached ones."""
-    import keras
-
-    from search_spaces import create_hypermodel, fixed_hyperparameters, load_base
-    from search_spaces.backbones import cut_layer
-    from tuning.features import FeatureCache
-    from tuning.pipeline import fit_data
+    from search_spaces import fixed_hyperparameters
 
     hp = fixed_hyperparameters(values)
-    keras.utils.set_random_seed(seed)
-    backbone = load_base("vgg16", "none", 32)  # random weights cost what ImageNet's do
-    features = FeatureCache(backbone, 32, data, 128, seed, root=cache_root / method)
-    layers = [cut_layer("vgg16", units) for units in ((0, 1) if method == "finetune" else (0,))]
-    caching = features.prepare(layers) or 0.0
+    features, caching = feature_cache(method, data, seed, cache_root)
     epochs = {}
     for name, cache in (("uncached", None), ("cached", features)):
-        keras.backend.clear_session()
-        hypermodel = create_hypermodel(method, "none", 32, head_epochs=0, features=cache)
-        model = hypermodel.build(hp)
-        timer = _EpochTimer()
-        args, kwargs = fit_data(hypermodel, data, 128, seed)
-        hypermodel.fit(hp, model, *args, **kwargs, epochs=2, callbacks=[timer], verbose=0)
-        epochs[name] = timer.seconds[-1]
+        epochs[name] = epoch_seconds(method, hp, data, seed, cache)
         print(f"{method}: {name} epoch {epochs[name]:.2f} s", flush=True)
     return {"uncached_seconds": round(epochs["uncached"], 2),
             "cached_seconds": round(epochs["cached"], 3),
             "speedup": round(epochs["uncached"] / epochs["cached"], 1),
             "caching_seconds_once": round(caching, 1),
             "train_images": len(data.train), "validation_images": len(data.validation)}
+
+
+def feature_cache(method: str, data, seed: int, cache_root: Path):
+    """The benchmark's VGG-16 (random weights cost what ImageNet's do) and its prepared cache.
+
+    The weights come from `seed`, so another process finds the same cache under `cache_root`.
+    """
+    import keras
+
+    from search_spaces import load_base
+    from search_spaces.backbones import cut_layer
+    from tuning.features import FeatureCache
+
+    keras.utils.set_random_seed(seed)
+    backbone = load_base("vgg16", "none", 32)
+    features = FeatureCache(backbone, 32, data, 128, seed, root=cache_root / method)
+    layers = [cut_layer("vgg16", units) for units in ((0, 1) if method == "finetune" else (0,))]
+    return features, features.prepare(layers) or 0.0
+
+
+def epoch_seconds(method: str, hp, data, seed: int, cache) -> float:
+    """Seconds of a `method` model's second training epoch (the first includes tracing)."""
+    import keras
+
+    from search_spaces import create_hypermodel
+    from tuning.pipeline import fit_data
+
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    hypermodel = create_hypermodel(method, "none", 32, head_epochs=0, features=cache)
+    model = hypermodel.build(hp)
+    timer = _EpochTimer()
+    args, kwargs = fit_data(hypermodel, data, 128, seed)
+    hypermodel.fit(hp, model, *args, **kwargs, epochs=2, callbacks=[timer], verbose=0)
+    return timer.seconds[-1]
 
 
 def tuner_vs_fit(seed: int, sizes: dict, out: Path, epochs: int = 3,
@@ -182,8 +202,8 @@ def rss_over_trials(trials: int, seed: int, sizes: dict) -> dict:
             "growth_mb_first_to_last": round(rss[-1] - rss[0], 1),
             "growth_mb_first_to_max": round(max(rss) - rss[0], 1),
             "growth_mb_after_first_half_peak": round(rss[-1] - rss[peak], 1),
-            "note": "trials are random scratch models of very different sizes; TensorFlow's "
-                    "oneDNN allocator keeps the pool the largest one needed"}
+            "note": "trials are random scratch models of very different sizes; RSS is read at "
+                    "each trial's end; which allocator: machine.allocator"}
 
 
 def help_seconds(runs: int = 5) -> dict:

@@ -23,6 +23,7 @@ from tuning.data import load_search_data
 from tuning.features import load_backbone
 from tuning.labels import label_names
 from tuning.pipeline import to_dataset
+from tuning.runtime import release_memory
 
 REPORT_DIR = "report"
 
@@ -76,6 +77,7 @@ def report_configuration(folder: Path, record, conf: Configuration, data, backbo
             kept = (retrained, probabilities)
         else:
             keras.backend.clear_session()
+            release_memory()
     retrained, probabilities = kept
     metrics = {**runs[0], "method": config.method, "search": str(record.run_dir),
                "rank": conf.rank, "trial_id": conf.trial_id,

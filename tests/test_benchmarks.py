@@ -1,4 +1,4 @@
-"""The speed benchmark runs end to end (on a few hundred images: a check, not a measurement)."""
+"""The benchmarks run end to end (on a few hundred images: a check, not a measurement)."""
 
 import json
 
@@ -22,3 +22,17 @@ def test_speed_benchmark_runs_and_writes_every_figure(tmp_path):
     assert 0 < results["help_seconds"]["median"] < 5
     assert record["machine"]["cores"] >= 1
     assert "feature epoch" in done.stdout and "RSS over 3 trials" in done.stdout
+
+
+@pytest.mark.slow
+def test_allocator_benchmark_compares_the_pool_with_malloc(tmp_path):
+    done = run_cli("--rounds", "1", "--train-size", "300", "--val-size", "100", "--results",
+                   tmp_path, module="benchmarks.allocator")
+    assert done.returncode == 0, done.stderr
+    [path] = tmp_path.glob("allocator-ab-*.json")
+    record = json.loads(path.read_text())
+    [pool], [lean] = record["runs"]["pool"], record["runs"]["lean"]
+    assert pool["tensorflow_pool_in_use"] and not lean["tensorflow_pool_in_use"]
+    for run in (pool, lean):
+        assert all(run[name] > 0 for name in ("scratch_epoch", "feature_cached_epoch",
+                                              "finetune_cached_epoch"))

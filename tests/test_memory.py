@@ -1,4 +1,4 @@
-"""TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1 keeps tensors out of TensorFlow's never-shrinking pool."""
+"""Where tensor memory goes: TensorFlow's pool, or malloc given back between trials."""
 
 import os
 import platform
@@ -13,29 +13,53 @@ SETTING = "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"
 PROBE = """
 import tuning
 import tensorflow as tf
-big = tf.random.normal([128, 32, 32, 64])  # 32 MB, a scratch CNN's activation
-del big
-print(tf.config.experimental.get_memory_info("CPU:0")["peak"])
+from tuning.runtime import release_memory
+
+def rss_mb():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+_ = tf.random.normal([8]) * 2.0
+del _
+tf.zeros([4 * 2 ** 20]) + 1.0  # a 16 MB block, freed: glibc then keeps such blocks in its heap
+before = rss_mb()
+blocks = [tf.fill([2 ** 21], float(i)) for i in range(40)]  # 40 x 8 MB, a trial's tensors
+del blocks[:-1]  # all but the last, which keeps the heap's top in use
+held = rss_mb()
+released = release_memory()
+print(tf.config.experimental.get_memory_info("CPU:0")["peak"], before, held, rss_mb(), released)
 """
 
 
-def _pool_peak(setting: str | None) -> int:
-    """Peak bytes TensorFlow's CPU pool held in a fresh process that imported `tuning`."""
+def _probe(setting: str | None) -> tuple[int, float, float, float, str]:
+    """(TensorFlow pool's peak bytes, RSS MB before / after freeing / after release, released)."""
     env = {k: v for k, v in os.environ.items() if k != SETTING}
     if setting is not None:
         env[SETTING] = setting
     done = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True,
                           env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    return int(done.stdout.strip().splitlines()[-1])
+    peak, before, held, after, released = done.stdout.strip().splitlines()[-1].split()
+    return int(peak), float(before), float(held), float(after), released
 
 
-@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"),
-                    reason="TensorFlow's oneDNN pool is the x86 default only")
+needs_glibc_x86 = pytest.mark.skipif(
+    platform.machine() not in ("x86_64", "AMD64") or platform.libc_ver()[0] != "glibc",
+    reason="TensorFlow's oneDNN pool is the x86 default; malloc_trim is glibc's")
+
+
+@needs_glibc_x86
 @pytest.mark.slow
-def test_the_lean_memory_setting_keeps_tensors_out_of_tensorflow_s_pool():
-    assert _pool_peak(None) >= 32 * 2 ** 20  # the default: TensorFlow's pool (the faster one)
-    assert _pool_peak("1") == 0
-    from tuning.runtime import return_freed_memory
+def test_by_default_tensors_stay_in_tensorflow_s_pool():
+    peak, before, held, after, released = _probe(None)
+    assert peak >= 256 * 2 ** 20  # TensorFlow's pool (the faster one) holds them
+    assert released == "False" and after - before >= 200  # and keeps their memory
 
-    assert return_freed_memory() is (os.environ.get(SETTING) in ("1", "true"))
+
+@needs_glibc_x86
+@pytest.mark.slow
+def test_with_the_setting_tensors_come_from_malloc_and_a_release_gives_them_back():
+    peak, before, held, after, released = _probe("1")
+    assert peak == 0  # nothing in TensorFlow's never-shrinking pool
+    assert held - before >= 200  # glibc keeps freed blocks in its heap ...
+    assert released == "True" and after - before < 50  # ... until the release between trials

@@ -4,7 +4,3 @@ Library entry points: `tuning.config.SearchConfig` and `tuning.search.run_search
 """
 
 __version__ = "0.1.0"
-
-from tuning.runtime import return_freed_memory as _return_freed_memory
-
-_return_freed_memory()  # before TensorFlow's first allocation; see its docstring

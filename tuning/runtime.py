@@ -2,41 +2,47 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import os
 import sys
 
 SYSTEM_ALLOCATOR = "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"
-MMAP_THRESHOLD_BYTES = 256 * 1024
-_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 
 
-def return_freed_memory() -> bool:
-    """With TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1, lets a finished trial's memory go back to the system.
+def release_memory() -> bool:
+    """With TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1, gives a finished trial's memory back; between trials.
 
     TensorFlow's oneDNN build (the default on x86) keeps tensors of 256 KB and more in its own
     pool, which never shrinks: a search's memory stays at what its largest model needed (+443 MB
-    over 30 random scratch trials, `speed-2026-11-24.json`). TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1 makes
-    it use malloc; on its own that gave +339 MB, glibc keeping the freed blocks in its heap. This
-    adds a fixed mmap threshold, so such blocks are unmapped when freed: +78 MB
-    (`speed-system-allocator-2026-11-25.json`), but every large tensor is then fresh pages, and
-    that run's epochs were 2.5-6x slower. Opt-in, for a long search on a machine short of memory.
-    Runs on `import tuning`, before TensorFlow allocates. Returns whether glibc was told.
+    over 30 random scratch trials, `speed-2026-11-24.json`). With the setting, tensors come from
+    malloc; a finished trial's model is freed by Python's cycle collector, and glibc's
+    `malloc_trim` returns the pages it kept. Opt-in: malloc made epochs slower here (README,
+    Performance). Returns whether memory was released.
     """
-    if not lean_memory_requested():
+    libc = _glibc() if lean_allocator_on() else None
+    if libc is None:
         return False
+    gc.collect()
+    libc.malloc_trim(0)
+    return True
+
+
+def lean_allocator_on() -> bool:
+    """Whether TF_ONEDNN_USE_SYSTEM_ALLOCATOR is 1 / true (as TensorFlow reads it)."""
+    return os.environ.get(SYSTEM_ALLOCATOR, "").strip().lower() in ("1", "true")
+
+
+@functools.cache
+def _glibc():
+    """glibc through ctypes, or None (macOS, musl: their malloc's own policy applies)."""
     import ctypes
-    import ctypes.util
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
-    except (OSError, AttributeError):  # not glibc (macOS, musl): malloc's own policy
-        return False
-
-
-def lean_memory_requested() -> bool:
-    """Whether the user set TF_ONEDNN_USE_SYSTEM_ALLOCATOR to 1 / true (as TensorFlow reads it)."""
-    return os.environ.get(SYSTEM_ALLOCATOR, "").strip().lower() in ("1", "true")
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
 
 
 def import_tensorflow_quietly() -> None:

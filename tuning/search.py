@@ -24,7 +24,7 @@ from tuning.errors import SearchFailed, UsageError
 from tuning.features import hypermodel_for, load_backbone
 from tuning.files import atomic_path, atomic_write_text
 from tuning.lock import LOCK_FILE, run_dir_lock
-from tuning.runtime import forget_custom_gradients
+from tuning.runtime import forget_custom_gradients, release_memory
 
 CONFIG_FILE, BEST_MODEL_FILE = "search_config.json", "best_model.keras"
 CHIEF_WAIT_SECONDS = 600  # how long a worker waits for its chief to start serving
@@ -269,6 +269,7 @@ def _recording(tuner_class):
         def on_trial_begin(self, trial):
             self._asked = False
             forget_custom_gradients()  # else every earlier trial's graphs stay in memory
+            release_memory()  # the last trial's tensors go back to the system
             interrupt.raise_if_interrupted()
             super().on_trial_begin(trial)
             self.recorder.trial_started(trial)
