@@ -34,6 +34,7 @@ from pathlib import Path
 from tuning import interrupt
 from tuning.errors import UsageError
 from tuning.files import atomic_write_text
+from tuning.records import ENDED
 
 WORKERS_DIR, HEARTBEAT_SECONDS = "workers", 2.0
 LOOPBACK = "127.0.0.1"
@@ -306,8 +307,6 @@ def _take_report(oracle, trial_id: str) -> bool:
     chief) while its first worker was still running it; the first report also takes the trial
     off the queue, so it is not run once more.
     """
-    from tuning.records import ENDED
-
     trial = oracle.trials.get(trial_id)
     if trial is None or trial.status in ENDED:
         return False

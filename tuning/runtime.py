@@ -40,7 +40,7 @@ def _glibc():
 
     try:
         libc = ctypes.CDLL("libc.so.6")
-        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+        return libc if hasattr(libc, "malloc_trim") else None
     except OSError:
         return None
 

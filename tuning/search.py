@@ -24,6 +24,7 @@ from tuning.errors import SearchFailed, UsageError
 from tuning.features import hypermodel_for, load_backbone
 from tuning.files import atomic_path, atomic_write_text
 from tuning.lock import LOCK_FILE, run_dir_lock
+from tuning.records import ENDED
 from tuning.runtime import forget_custom_gradients, release_memory
 
 CONFIG_FILE, BEST_MODEL_FILE = "search_config.json", "best_model.keras"
@@ -168,8 +169,6 @@ def _forget_ended(oracle) -> None:
     its reload queues every running trial again: a search stopped just after a trial ended would
     run that finished trial a second time.
     """
-    from tuning.records import ENDED
-
     oracle._retry_queue[:] = [trial_id for trial_id in oracle._retry_queue
                               if trial_id in oracle.trials
                               and oracle.trials[trial_id].status not in ENDED]
@@ -269,7 +268,7 @@ def _recording(tuner_class):
         def on_trial_begin(self, trial):
             self._asked = False
             forget_custom_gradients()  # else every earlier trial's graphs stay in memory
-            release_memory()  # the last trial's tensors go back to the system
+            release_memory()  # gives back the last trial's tensors, if malloc holds them
             interrupt.raise_if_interrupted()
             super().on_trial_begin(trial)
             self.recorder.trial_started(trial)
