@@ -43,8 +43,8 @@ def machine_facts() -> dict:
 
 def _allocator() -> str:
     """Where freed tensor memory goes (`tuning.runtime.release_memory`)."""
-    from tuning.runtime import SYSTEM_ALLOCATOR, lean_allocator_on
+    from tuning.runtime import SYSTEM_ALLOCATOR, malloc_holds_tensors
 
-    if lean_allocator_on():
-        return f"malloc ({SYSTEM_ALLOCATOR}=1), trimmed between trials"
-    return "TensorFlow's oneDNN pool (BFC)"
+    if malloc_holds_tensors():
+        return f"malloc ({SYSTEM_ALLOCATOR}=1, the default), trimmed between trials"
+    return f"TensorFlow's oneDNN pool (BFC, {SYSTEM_ALLOCATOR}=0)"

@@ -7,18 +7,22 @@
 2. Fine-tuning with block5 unfrozen: the same, the cache holding block4's output.
 3. Scratch: the seed CNN trained by our engine (one trial) against a bare `model.fit`,
    alternately, three times each.
-4. Memory: RSS after each of 30 short trials of a random scratch search (a fresh process).
+4. Memory: RSS over 30 short trials of a random scratch search (a fresh process): held between
+   trials, and at each trial's end.
 5. `python -m tuning --help` start-up time.
 
 Epoch times are each model's second epoch (the first includes tracing), validation included.
 Prints a table and writes `benchmarks/results/speed-<date>.json`. `--tiny` runs everything on a
 few hundred images to check the benchmark itself works (it is not a measurement).
+`--memory-only` runs 4. alone, under the allocator chosen (TF_ONEDNN_USE_SYSTEM_ALLOCATOR=0: the
+pool), and writes `memory-<pool|malloc>-<date>.json`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -41,12 +45,17 @@ def main(argv=None) -> None:
     parser.add_argument("--trials", type=int, default=30, help="trials of the memory run")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--results", default=str(RESULTS), help="folder for the JSON")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="only the memory run, saved as memory-<pool|malloc>-<date>.json")
     parser.add_argument("--rss-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sizes = dict(train_size=300, val_size=100) if args.tiny else {}
 
     if args.rss_only:
         print(json.dumps(rss_over_trials(args.trials, args.seed, sizes)))
+        return
+    if args.memory_only:
+        save_memory_run(args)
         return
     from tuning.runtime import import_tensorflow_quietly
 
@@ -178,32 +187,67 @@ def _engine_fit(seed: int, sizes: dict, epochs: int, out: Path) -> float:
 
 
 def rss_over_trials(trials: int, seed: int, sizes: dict) -> dict:
-    """RSS after each trial of a `trials`-trial random scratch search with 1-epoch trials."""
+    """RSS over a `trials`-trial random scratch search with 1-epoch trials, read two ways.
+
+    Held between trials: as each trial begins, after the search engine has given back what the
+    trial before it left (`release_memory`), and once more after the search; what a long search
+    keeps piling up. At each trial's end: what the trial itself used, still held.
+    """
     from tuning.runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()
+    import tuning.search
     from tuning.config import SearchConfig
-    from tuning.search import run_search
+    from tuning.runtime import release_memory
 
-    rss = []
+    at_end, between = [], []
 
     def record(line: str) -> None:
         if line.startswith("trial "):
-            rss.append(_rss_mb())
+            at_end.append(_rss_mb())
 
-    with tempfile.TemporaryDirectory() as out:
-        config = SearchConfig(method="scratch", tuner="random", max_trials=trials, max_epochs=1,
-                              data="synthetic", seed=seed, train_size=sizes.get("train_size",
-                                                                                2000),
-                              val_size=sizes.get("val_size", 500), out=out, verbose=1)
-        run_search(config, log=record)
-    peak = rss.index(max(rss[:len(rss) // 2]))  # the largest model of the first half
-    return {"trials": len(rss), "rss_mb_after_each_trial": rss,
-            "growth_mb_first_to_last": round(rss[-1] - rss[0], 1),
-            "growth_mb_first_to_max": round(max(rss) - rss[0], 1),
-            "growth_mb_after_first_half_peak": round(rss[-1] - rss[peak], 1),
-            "note": "trials are random scratch models of very different sizes; RSS is read at "
-                    "each trial's end; which allocator: machine.allocator"}
+    def release_then_read() -> bool:
+        released = release_memory()
+        between.append(_rss_mb())
+        return released
+
+    tuning.search.release_memory = release_then_read  # the engine calls it as each trial begins
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            config = SearchConfig(method="scratch", tuner="random", max_trials=trials,
+                                  max_epochs=1, data="synthetic", seed=seed,
+                                  train_size=sizes.get("train_size", 2000),
+                                  val_size=sizes.get("val_size", 500), out=out, verbose=1)
+            tuning.search.run_search(config, log=record)
+    finally:
+        tuning.search.release_memory = release_memory
+    release_then_read()
+    return {"trials": len(at_end), "rss_mb_after_each_trial": at_end,
+            "growth_mb_first_to_last": round(at_end[-1] - at_end[0], 1),
+            "growth_mb_first_to_max": round(max(at_end) - at_end[0], 1),
+            "rss_mb_between_trials": between,
+            "held_growth_mb_before_first_to_after_last": round(between[-1] - between[0], 1),
+            "held_growth_mb_max": round(max(between) - between[0], 1),
+            "note": "trials are random scratch models of very different sizes; "
+                    "rss_mb_between_trials is read as each trial begins, after release_memory, "
+                    "and once after the search; rss_mb_after_each_trial at each trial's end; "
+                    "which allocator: machine.allocator"}
+
+
+def save_memory_run(args) -> None:
+    """The memory run alone, under the allocator this process was started with."""
+    from benchmarks.machine import save_result
+    from tuning.runtime import SYSTEM_ALLOCATOR, import_tensorflow_quietly, malloc_holds_tensors
+
+    rss = _in_fresh_process(args)
+    import_tensorflow_quietly()  # for the machine's facts
+    print("\n".join(f"{a}  {b}  {c}" for a, b, c in _memory_rows(rss)))
+    allocator = "malloc" if malloc_holds_tensors() else "pool"
+    command = (f"{SYSTEM_ALLOCATOR}={os.environ[SYSTEM_ALLOCATOR]} python -m benchmarks.speed "
+               f"--memory-only" + (" --tiny" if args.tiny else ""))
+    save_result(f"memory-{allocator}" + ("-tiny" if args.tiny else ""), {
+        "command": command, "seed": args.seed, "results": {"rss_over_trials": rss}},
+        folder=Path(args.results))
 
 
 def help_seconds(runs: int = 5) -> dict:
@@ -229,14 +273,21 @@ def table(results: dict) -> str:
         (f"scratch {tuner['epochs']} epochs, bare fit / search engine (s, median of "
          f"{tuner['rounds']})", f"{tuner['bare_fit_median']} / {tuner['tuner_median']}",
          f"overhead {tuner['overhead']:+.1%}"),
-        (f"RSS over {rss['trials']} trials (MB)",
-         f"{rss['rss_mb_after_each_trial'][0]} -> {rss['rss_mb_after_each_trial'][-1]}",
-         f"growth {rss['growth_mb_first_to_last']} (max {rss['growth_mb_first_to_max']})"),
+        *_memory_rows(rss),
         ("python -m tuning --help (s)", f"median {results['help_seconds']['median']}",
          f"max {results['help_seconds']['max']}"),
     ]
     width = max(len(row[0]) for row in rows)
     return "\n".join(f"{a:<{width}}  {b:<22}  {c}" for a, b, c in rows)
+
+
+def _memory_rows(rss: dict) -> list[tuple[str, str, str]]:
+    between, at_end = rss["rss_mb_between_trials"], rss["rss_mb_after_each_trial"]
+    return [(f"RSS held between {rss['trials']} trials (MB)", f"{between[0]} -> {between[-1]}",
+             f"growth {rss['held_growth_mb_before_first_to_after_last']} "
+             f"(max {rss['held_growth_mb_max']})"),
+            ("RSS at trial ends, first -> last (MB)", f"{at_end[0]} -> {at_end[-1]}",
+             f"growth {rss['growth_mb_first_to_last']} (max {rss['growth_mb_first_to_max']})")]
 
 
 class _EpochTimer:

@@ -17,11 +17,13 @@ def test_speed_benchmark_runs_and_writes_every_figure(tmp_path):
     for name in ("feature_epoch", "finetune_block5_epoch"):
         assert results[name]["uncached_seconds"] > 0 and results[name]["cached_seconds"] > 0
         assert results[name]["train_images"] == 300
-    assert results["rss_over_trials"]["trials"] == 3
+    rss = results["rss_over_trials"]
+    assert rss["trials"] == 3 and len(rss["rss_mb_after_each_trial"]) == 3
+    assert len(rss["rss_mb_between_trials"]) == 4  # as each trial begins, and after the search
     assert results["scratch_tuner_vs_fit"]["tuner_median"] > 0
     assert 0 < results["help_seconds"]["median"] < 5
     assert record["machine"]["cores"] >= 1
-    assert "feature epoch" in done.stdout and "RSS over 3 trials" in done.stdout
+    assert "feature epoch" in done.stdout and "RSS held between 3 trials" in done.stdout
 
 
 @pytest.mark.slow
@@ -36,3 +38,17 @@ def test_allocator_benchmark_compares_the_pool_with_malloc(tmp_path):
     for run in (pool, lean):
         assert all(run[name] > 0 for name in ("scratch_epoch", "feature_cached_epoch",
                                               "finetune_cached_epoch"))
+
+
+@pytest.mark.slow
+def test_memory_run_alone_is_saved_under_the_allocator_it_ran_with(tmp_path, monkeypatch):
+    monkeypatch.setenv("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "0")
+    done = run_cli("--memory-only", "--tiny", "--trials", "2", "--results", tmp_path,
+                   module="benchmarks.speed")
+    assert done.returncode == 0, done.stderr
+    [path] = tmp_path.glob("memory-pool-tiny-*.json")
+    record = json.loads(path.read_text())
+    rss = record["results"]["rss_over_trials"]
+    assert len(rss["rss_mb_between_trials"]) == 3 and rss["rss_mb_between_trials"][0] > 0
+    assert "pool" in record["machine"]["allocator"]
+    assert record["command"].startswith("TF_ONEDNN_USE_SYSTEM_ALLOCATOR=0 ")

@@ -1,4 +1,4 @@
-"""Where tensor memory goes: TensorFlow's pool, or malloc given back between trials."""
+"""Where tensor memory goes: malloc, given back between trials (the default), or TF's pool."""
 
 import os
 import platform
@@ -50,16 +50,16 @@ needs_glibc_x86 = pytest.mark.skipif(
 
 @needs_glibc_x86
 @pytest.mark.slow
-def test_by_default_tensors_stay_in_tensorflow_s_pool():
-    peak, before, held, after, released = _probe(None)
-    assert peak >= 256 * 2 ** 20  # TensorFlow's pool (the faster one) holds them
-    assert released == "False" and after - before >= 200  # and keeps their memory
+def test_by_default_tensors_come_from_malloc_and_a_release_gives_them_back():
+    peak, before, held, after, released = _probe(None)  # `import tuning` chose malloc
+    assert peak == 0  # nothing in TensorFlow's never-shrinking pool
+    assert held - before >= 200  # glibc keeps freed blocks in its heap ...
+    assert released == "True" and after - before < 50  # ... until the release between trials
 
 
 @needs_glibc_x86
 @pytest.mark.slow
-def test_with_the_setting_tensors_come_from_malloc_and_a_release_gives_them_back():
-    peak, before, held, after, released = _probe("1")
-    assert peak == 0  # nothing in TensorFlow's never-shrinking pool
-    assert held - before >= 200  # glibc keeps freed blocks in its heap ...
-    assert released == "True" and after - before < 50  # ... until the release between trials
+def test_a_user_s_setting_of_0_keeps_tensors_in_tensorflow_s_pool():
+    peak, before, held, after, released = _probe("0")
+    assert peak >= 256 * 2 ** 20  # TensorFlow's pool (faster for fine-tuning) holds them
+    assert released == "False" and after - before >= 200  # and keeps their memory

@@ -10,17 +10,26 @@ import sys
 SYSTEM_ALLOCATOR = "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"
 
 
-def release_memory() -> bool:
-    """With TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1, gives a finished trial's memory back; between trials.
+def prefer_malloc() -> None:
+    """Has tensors come from malloc, not TensorFlow's pool, unless the user set SYSTEM_ALLOCATOR.
 
     TensorFlow's oneDNN build (the default on x86) keeps tensors of 256 KB and more in its own
-    pool, which never shrinks: a search's memory stays at what its largest model needed (+443 MB
-    over 30 random scratch trials, `speed-2026-11-24.json`). With the setting, tensors come from
-    malloc; a finished trial's model is freed by Python's cycle collector, and glibc's
-    `malloc_trim` returns the pages it kept. Opt-in: malloc made epochs slower here (README,
-    Performance). Returns whether memory was released.
+    pool, which never shrinks: a search then holds what its largest model needed, +885 MB over 30
+    random scratch trials. From malloc, `release_memory` gives each finished trial's memory back
+    (+211 MB). The price: cached fine-tune epochs about 10% slower; TF_ONEDNN_USE_SYSTEM_ALLOCATOR=0
+    keeps the pool (README, Performance). TensorFlow reads the setting at its first allocation,
+    so this runs on `import tuning`.
     """
-    libc = _glibc() if lean_allocator_on() else None
+    os.environ.setdefault(SYSTEM_ALLOCATOR, "1")
+
+
+def release_memory() -> bool:
+    """Gives a finished trial's memory back, when malloc holds tensors; call between trials.
+
+    A finished trial's model is freed by Python's cycle collector, and glibc's `malloc_trim`
+    returns the pages its heap kept. Returns whether memory was released.
+    """
+    libc = _glibc() if malloc_holds_tensors() else None
     if libc is None:
         return False
     gc.collect()
@@ -28,7 +37,7 @@ def release_memory() -> bool:
     return True
 
 
-def lean_allocator_on() -> bool:
+def malloc_holds_tensors() -> bool:
     """Whether TF_ONEDNN_USE_SYSTEM_ALLOCATOR is 1 / true (as TensorFlow reads it)."""
     return os.environ.get(SYSTEM_ALLOCATOR, "").strip().lower() in ("1", "true")
 
