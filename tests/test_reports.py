@@ -79,6 +79,7 @@ def test_summary_puts_the_methods_beside_the_seed_write_up(reported):
     assert "| method |" in (reported / "summary.md").read_text()
 
 
+@pytest.mark.slow  # retrains twice: keeps the default suite under 10 minutes
 def test_seeds_report_mean_and_std(runs, tmp_path):
     out = tmp_path / "runs"
     shutil.copytree(runs / "scratch", out / "scratch", ignore=shutil.ignore_patterns("report"))

@@ -14,11 +14,12 @@ def prefer_malloc() -> None:
     """Has tensors come from malloc, not TensorFlow's pool, unless the user set SYSTEM_ALLOCATOR.
 
     TensorFlow's oneDNN build (the default on x86) keeps tensors of 256 KB and more in its own
-    pool, which never shrinks: a search then holds what its largest model needed, +885 MB over 30
-    random scratch trials. From malloc, `release_memory` gives each finished trial's memory back
-    (+211 MB). The price: cached fine-tune epochs about 10% slower; TF_ONEDNN_USE_SYSTEM_ALLOCATOR=0
-    keeps the pool (README, Performance). TensorFlow reads the setting at its first allocation,
-    so this runs on `import tuning`.
+    pool, which never shrinks: a search then holds what its largest model needed, +916 MB over 30
+    random scratch trials (`memory-pool-2026-11-26.json`). From malloc, `release_memory` gives
+    each finished trial's memory back: +266 MB (`speed-2026-11-26.json`). The price: cached
+    fine-tune epochs about 10% slower; TF_ONEDNN_USE_SYSTEM_ALLOCATOR=0 keeps the pool (README,
+    Performance). TensorFlow reads the setting at its first allocation, so this runs on
+    `import tuning`.
     """
     os.environ.setdefault(SYSTEM_ALLOCATOR, "1")
 
