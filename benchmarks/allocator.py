@@ -6,7 +6,8 @@ Each round runs one fresh process per allocator, alternately (successive runs on
 vary by up to 30%), and each process times the epochs a search spends its time in, each
 model's second (the first includes tracing): the seed scratch CNN, a `feature` head on cached
 VGG-16 activations and `finetune` with block5 unfrozen on cached block4 output. The caches are
-built in the first process and reused by the others. Prints medians per allocator and writes `benchmarks/results/allocator-ab-<date>.json`.
+built in the first process and reused by the others. Prints medians per allocator and writes
+`benchmarks/results/allocator-ab-<date>.json` (malloc is named `lean` there, as in older files).
 Memory over 30 trials is `benchmarks.speed`'s job.
 """
 

@@ -14,8 +14,8 @@
 Epoch times are each model's second epoch (the first includes tracing), validation included.
 Prints a table and writes `benchmarks/results/speed-<date>.json`. `--tiny` runs everything on a
 few hundred images to check the benchmark itself works (it is not a measurement).
-`--memory-only` runs 4. alone, under the allocator chosen (TF_ONEDNN_USE_SYSTEM_ALLOCATOR=0: the
-pool), and writes `memory-<pool|malloc>-<date>.json`.
+`--memory-only` runs 4 alone under the allocator in effect (malloc by default;
+TF_ONEDNN_USE_SYSTEM_ALLOCATOR=0 for TensorFlow's pool), writing `memory-<pool|malloc>-<date>.json`.
 """
 
 from __future__ import annotations
