@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.machine import RESULTS
+from benchmarks.machine import RESULTS, alternate_rounds
 from benchmarks.speed import FEATURE_HP, FINETUNE_HP
 from tuning.runtime import SYSTEM_ALLOCATOR
 
@@ -43,12 +43,9 @@ def main(argv=None) -> None:
     if args.one:
         print(json.dumps(time_epochs(args)))
         return
-    runs = {name: [] for name in ALLOCATORS}
     with tempfile.TemporaryDirectory() as cache:
-        for round_number in range(args.rounds):
-            for name in ALLOCATORS:
-                runs[name].append(_in_fresh_process(name, cache, args))
-                print(f"round {round_number + 1}, {name}: {runs[name][-1]}", flush=True)
+        runs = alternate_rounds(list(ALLOCATORS), args.rounds,
+                                lambda name: _in_fresh_process(name, cache, args))
     summary = {name: {m: round(statistics.median(r[m] for r in runs[name]), 3) for m in MEASURES}
                for name in ALLOCATORS}
     summary["lean_over_pool"] = {m: round(summary["lean"][m] / summary["pool"][m], 3)

@@ -7,18 +7,19 @@ Part 2 trains VGG-16 (block5 trainable; all trainable) and the seed's scratch CN
 `Conv2D` and with `FastConv2D`, in images per second. Writes
 `benchmarks/results/conv-gradient[-onednn-off]-<date>.json`.
 
-    python -m benchmarks.conv_gradient                            # TensorFlow's default (oneDNN on)
-    TF_ENABLE_ONEDNN_OPTS=0 python -m benchmarks.conv_gradient    # the setting issue 7 measured
+    python -m benchmarks.conv_gradient                            # cifar-tune's default: oneDNN on
+    TF_ENABLE_ONEDNN_OPTS=0 python -m benchmarks.conv_gradient    # oneDNN off (TensorFlow's own
+                                                                  # default on AVX2 CPUs)
 
-Measured here: with oneDNN on (TensorFlow's default on x86), the stock input gradient is as fast as
-a forward convolution and `FastConv2D` wins nothing, so it is kept here as evidence, not in the
-search spaces.
+The JSON records oneDNN as TensorFlow reports it (`tuning.cpu.onednn_on`). Measured: with oneDNN
+on, the stock input gradient is as fast as a forward convolution and `FastConv2D` wins nothing, so
+it is kept here as evidence, not in the search spaces; turning oneDNN on is the fix
+(`benchmarks.onednn`).
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import statistics
 import time
 
@@ -170,10 +171,12 @@ def main() -> None:
     import_tensorflow_quietly()
     from benchmarks.machine import save_result
 
-    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
+    from tuning.cpu import ONEDNN, onednn_on, user_setting
+
+    onednn = onednn_on()  # as TensorFlow reports it, whatever the environment says
+    setting = f"{ONEDNN}={user_setting()} " if user_setting() is not None else ""
     save_result("conv-gradient" + ("" if onednn else "-onednn-off"), {
-        "command": ("" if onednn else "TF_ENABLE_ONEDNN_OPTS=0 ")
-        + "python -m benchmarks.conv_gradient", "onednn": onednn,
+        "command": setting + "python -m benchmarks.conv_gradient", "onednn": onednn,
         "kernels_batch_128": kernel_timings(),
         "training_images_per_second": training_throughput()})
 

@@ -24,17 +24,15 @@ def save_result(name: str, record: dict, folder: Path = RESULTS) -> Path:
 
 
 def machine_facts() -> dict:
+    """CPU model, cores and the features that decide TensorFlow's kernels, oneDNN as TensorFlow
+    reports it (with who decided), memory, versions and the tensor allocator."""
     import keras
     import tensorflow as tf
 
-    cpu = ""
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    from tuning.cpu import cpu_facts, onednn_line, onednn_on
+
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
-    return {"cpu": cpu or platform.processor(), "cores": os.cpu_count(),
+    return {**cpu_facts(), "onednn": onednn_on(), "onednn_setting": onednn_line(),
             "memory_gib": round(memory, 1), "gpus": len(tf.config.list_physical_devices("GPU")),
             "python": platform.python_version(), "tensorflow": tf.__version__,
             "keras": keras.__version__, "platform": platform.platform(),
@@ -48,3 +46,14 @@ def _allocator() -> str:
     if malloc_holds_tensors():
         return f"malloc ({SYSTEM_ALLOCATOR}=1, the default), trimmed between trials"
     return f"TensorFlow's oneDNN pool (BFC, {SYSTEM_ALLOCATOR}=0)"
+
+
+def alternate_rounds(names, rounds: int, run_one) -> dict:
+    """{name: [run_one(name) per round]}, the names taken in turn, their order reversed every
+    other round, so that a machine's slow spells hit each alike."""
+    runs = {name: [] for name in names}
+    for round_number in range(rounds):
+        for name in names if round_number % 2 == 0 else list(names)[::-1]:
+            runs[name].append(run_one(name))
+            print(f"round {round_number + 1}, {name}: {runs[name][-1]}", flush=True)
+    return runs

@@ -117,8 +117,9 @@ def feature_cache(method: str, data, seed: int, cache_root: Path):
     return features, features.prepare(layers) or 0.0
 
 
-def epoch_seconds(method: str, hp, data, seed: int, cache) -> float:
-    """Seconds of a `method` model's second training epoch (the first includes tracing)."""
+def epoch_seconds(method: str, hp, data, seed: int, cache, timed: int = 1):
+    """Seconds of a `method` model's second training epoch (the first includes tracing); with
+    `timed` > 1, the list of seconds of epochs 2 to `timed` + 1."""
     import keras
 
     from search_spaces import create_hypermodel
@@ -128,10 +129,10 @@ def epoch_seconds(method: str, hp, data, seed: int, cache) -> float:
     keras.utils.set_random_seed(seed)
     hypermodel = create_hypermodel(method, "none", 32, head_epochs=0, features=cache)
     model = hypermodel.build(hp)
-    timer = _EpochTimer()
+    timer = EpochTimer()
     args, kwargs = fit_data(hypermodel, data, 128, seed)
-    hypermodel.fit(hp, model, *args, **kwargs, epochs=2, callbacks=[timer], verbose=0)
-    return timer.seconds[-1]
+    hypermodel.fit(hp, model, *args, **kwargs, epochs=1 + timed, callbacks=[timer], verbose=0)
+    return timer.seconds[-1] if timed == 1 else timer.seconds[1:]
 
 
 def tuner_vs_fit(seed: int, sizes: dict, out: Path, epochs: int = 3,
@@ -290,7 +291,7 @@ def _memory_rows(rss: dict) -> list[tuple[str, str, str]]:
              f"growth {rss['growth_mb_first_to_last']} (max {rss['growth_mb_first_to_max']})")]
 
 
-class _EpochTimer:
+class EpochTimer:
     """A Keras callback (built lazily, so importing this module needs no TensorFlow)."""
 
     def __new__(cls):

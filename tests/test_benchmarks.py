@@ -52,3 +52,31 @@ def test_memory_run_alone_is_saved_under_the_allocator_it_ran_with(tmp_path, mon
     assert len(rss["rss_mb_between_trials"]) == 3 and rss["rss_mb_between_trials"][0] > 0
     assert "pool" in record["machine"]["allocator"]
     assert record["command"].startswith("TF_ONEDNN_USE_SYSTEM_ALLOCATOR=0 ")
+
+
+@pytest.mark.slow
+def test_onednn_benchmark_compares_tensorflows_choice_with_ours(tmp_path):
+    from tuning.cpu import tensorflow_enables_onednn
+
+    done = run_cli("--rounds", "1", "--scale", "0.05", "--epochs", "1", "--rows",
+                   "seed_scratch_cnn", "vgg16_block5_trainable", "finetune_cached_epoch",
+                   "--results", tmp_path, module="benchmarks.onednn")
+    assert done.returncode == 0, done.stderr
+    [path] = tmp_path.glob("onednn-tiny-*.json")
+    record = json.loads(path.read_text())
+    [theirs], [ours] = record["runs"]["tensorflow"], record["runs"]["cifar_tune"]
+    assert ours["onednn"] is True
+    assert theirs["onednn"] is tensorflow_enables_onednn()
+    for run in (theirs, ours):
+        assert all(run[row] > 0 for row in record["training_images"])
+    assert set(record["cifar_tune_over_tensorflow"]) == set(record["training_images"])
+    machine = record["machine"]
+    assert machine["onednn"] is True and "avx2" in machine["cpu_features"]
+
+
+def test_the_readme_quick_start_is_the_benchmarked_command():
+    from benchmarks.quickstart import QUICKSTART
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    assert f"pip install . && python -m tuning {' '.join(QUICKSTART)}" in readme

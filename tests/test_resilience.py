@@ -21,10 +21,11 @@ QUICK = ["search", "--method", "scratch", "--data", "synthetic", "--train-size",
          "--max-epochs", "3", "--batch-size", "64"]
 
 
-def _start(out: Path) -> subprocess.Popen:
+def _start(out: Path, command=QUICK) -> subprocess.Popen:
     """The search as started from a terminal: SIGINT at its default even when this test runs
     as a background job (whose children inherit SIGINT ignored)."""
-    return subprocess.Popen([sys.executable, "-m", "tuning", *QUICK, "--out", str(out)], cwd=ROOT,
+    return subprocess.Popen([sys.executable, "-m", "tuning", *map(str, command), "--out", str(out)],
+                            cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=os.environ.copy(),
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -99,6 +100,57 @@ def test_ctrl_c_exits_130_and_the_next_run_resumes(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     after = _completed(run_dir)
     assert {k: after[k] for k in done_before} == done_before
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_long_epoch_ends_the_process_within_5_seconds(tmp_path):
+    """5 conv blocks x 3 convs from 64 filters (0.3 G multiply-adds per image) on 6,000 images:
+    an epoch of well over 20 s, interrupted a few seconds into it."""
+    space = tmp_path / "costly.toml"
+    space.write_text("conv_blocks = 5\nconvs_per_block = 3\nbase_filters = 64\n"
+                     "batch_norm = true\n")
+    command = ["search", "--method", "scratch", "--data", "synthetic", "--train-size", "6000",
+               "--tuner", "random", "--max-trials", "1", "--max-epochs", "1", "--space", space]
+    run_dir = tmp_path / "scratch"
+    process = _start(tmp_path, command)
+    _wait_for(lambda: bool(list(run_dir.glob("tensorboard/*/execution0"))), process)
+    time.sleep(4)  # inside the first epoch
+    process.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    _, stderr = process.communicate(timeout=60)
+    assert time.monotonic() - sent < 5, f"took {time.monotonic() - sent:.1f} s"
+    assert process.returncode == 130 and "run the same command to resume" in stderr
+    assert not (run_dir / ".search.lock").exists() and not (run_dir / "trials.csv").exists()
+    resumed = run_cli(*command, "--out", tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    [trial] = pd.read_csv(run_dir / "trials.csv").itertuples()
+    assert trial.status == "COMPLETED" and trial.epochs_run == 1
+    assert trial.seconds > 20  # the interrupted epoch was a long one
+
+
+def test_a_swallowed_ctrl_c_still_ends_the_command_within_seconds(tmp_path):
+    """A KeyboardInterrupt that never reaches the command (TensorFlow's weakref callbacks print
+    such ones as "ignored") is acted on by the watchdog, lock cleanup included."""
+    code = ("import sys, time\nfrom tuning import interrupt\n"
+            "cleanup = lambda: open(sys.argv[1], 'w').write('cleaned')\n"
+            "with interrupt.exits_promptly('stopped; run it again', cleanup=cleanup):\n"
+            "    print('ready', flush=True)\n"
+            "    while True:\n"
+            "        try:\n"
+            "            time.sleep(0.05)\n"
+            "        except KeyboardInterrupt:\n"
+            "            pass\n")
+    marker = tmp_path / "marker"
+    process = subprocess.Popen([sys.executable, "-c", code, str(marker)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert process.stdout.readline().strip() == "ready"
+    process.send_signal(signal.SIGINT)
+    sent = time.monotonic()
+    _, stderr = process.communicate(timeout=30)
+    assert time.monotonic() - sent < 5
+    assert process.returncode == 130 and stderr.strip() == "stopped; run it again"
+    assert marker.read_text() == "cleaned"
 
 
 @pytest.mark.slow

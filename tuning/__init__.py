@@ -5,6 +5,9 @@ Library entry points: `tuning.config.SearchConfig` and `tuning.search.run_search
 
 __version__ = "0.1.0"
 
+from tuning.cpu import prefer_onednn as _prefer_onednn
 from tuning.runtime import prefer_malloc as _prefer_malloc
 
-_prefer_malloc()  # before TensorFlow's first allocation; see its docstring
+# Both before TensorFlow's import and first allocation read them; see their docstrings.
+_prefer_onednn()
+_prefer_malloc()

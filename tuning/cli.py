@@ -8,8 +8,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from tuning import interrupt
 from tuning.config import BACKBONES, METHODS, PRESETS, TUNERS, SearchConfig
 from tuning.errors import SearchFailed, UsageError
+
+INTERRUPTED = "interrupted; run the same command to resume"
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -43,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     space.add_argument("--seed", type=int, default=1)
     space.add_argument("--space", default=None, metavar="FILE.toml", help="override searched "
                        "ranges or fix values (print the defaults: python -m tuning space)")
+    space.add_argument("--max-madds", type=_madds, default=None, metavar="N", help="refuse, as "
+                       "a failed trial, a model costing more multiply-adds per image (e.g. 60M, "
+                       "1.5G); bounds a trial's time on small budgets (default: no cap)")
 
     data = search.add_argument_group("Data")
     data.add_argument("--data", default="keras", help="'keras' (download, default), 'synthetic' "
@@ -122,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _madds(text: str) -> int:
+    from tuning.cost import parse_madds
+
+    try:
+        return parse_madds(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -133,8 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cifar-tune {args.verb}: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"cifar-tune {args.verb}: interrupted; run the same command to resume",
-              file=sys.stderr)
+        print(f"cifar-tune {args.verb}: {INTERRUPTED}", file=sys.stderr)
         return 130
 
 
@@ -149,18 +163,20 @@ def config_from_args(args) -> SearchConfig:
         head_epochs=args.head_epochs, cache=args.cache, chief=args.chief, worker=args.worker,
         worker_id=args.worker_id, worker_timeout=args.worker_timeout,
         distribution=args.distribution, space=args.space, patience=args.patience,
+        max_madds=args.max_madds,
         preset=args.preset, out=args.out,
         overwrite=args.overwrite, verbose=verbosity)
 
 
 def _search(args) -> int:
     config = config_from_args(args)  # validates before anything heavy is imported
+    from tuning.lock import release_held
     from tuning.runtime import import_tensorflow_quietly
     from tuning.search import run_search
 
-    import_tensorflow_quietly()
-
-    result = run_search(config, log=lambda line: print(line, flush=True))
+    with interrupt.exits_promptly(f"cifar-tune search: {INTERRUPTED}", cleanup=release_held):
+        import_tensorflow_quietly()
+        result = run_search(config, log=lambda line: print(line, flush=True))
     if result.worker:
         print(f"{result.worker}: done, ran {result.completed} completed and {result.failed} "
               f"failed trials; the chief writes {result.run_dir / 'trials.csv'}")

@@ -41,6 +41,8 @@ class SearchConfig:
             running the frozen layers in every step.
         space: a TOML file overriding parts of the method's search space (`tuning.space`).
         patience: early-stopping patience in epochs.
+        max_madds: refuse (as a FAILED trial) any model costing more multiply-adds per image;
+            None: no cap (`tuning.cost`).
         chief: "HOST:PORT" to serve this search to workers instead of running trials here.
         worker: "HOST:PORT" of a chief whose trials this process runs.
         worker_id: this worker's name (default: worker-<host>-<pid>).
@@ -75,6 +77,7 @@ class SearchConfig:
     distribution: str = "none"
     space: str | None = None
     patience: int = 3
+    max_madds: int | None = None
     preset: str | None = None
     out: str = "runs"
     overwrite: bool = False
@@ -88,7 +91,7 @@ class SearchConfig:
         for name in ("max_epochs", "hyperband_iterations", "max_trials", "batch_size",
                      "input_size", "patience"):
             _positive(name, getattr(self, name))
-        for name in ("train_size", "val_size", "head_epochs"):
+        for name in ("train_size", "val_size", "head_epochs", "max_madds"):
             if getattr(self, name) is not None:
                 _positive(name, getattr(self, name))
         if not isinstance(self.factor, int) or self.factor < 2:

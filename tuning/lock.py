@@ -11,6 +11,7 @@ from pathlib import Path
 from tuning.errors import UsageError
 
 LOCK_FILE = ".search.lock"
+_held: set[Path] = set()  # the lock files this process holds now
 
 
 @contextlib.contextmanager
@@ -44,10 +45,22 @@ def run_dir_lock(run_dir: Path, warn=None):
     try:
         os.write(fd, f"{os.getpid()}\n".encode())
         os.close(fd)
+        _held.add(path)
         yield
     finally:
-        if _owner(path) == os.getpid():
-            path.unlink(missing_ok=True)
+        _held.discard(path)
+        _release(path)
+
+
+def release_held() -> None:
+    """Removes the lock files this process holds: for a process about to end abruptly."""
+    for path in list(_held):
+        _release(path)
+
+
+def _release(path: Path) -> None:
+    if _owner(path) == os.getpid():
+        path.unlink(missing_ok=True)
 
 
 def _owner(path: Path) -> int | None:

@@ -54,6 +54,12 @@ def _at_best_step(trial, name: str):
     return float(value[0] if isinstance(value, (list, tuple)) else value)
 
 
+def short_reason(trial) -> str:
+    """A failed trial's reason without the exception's name, in parentheses, or ''."""
+    reason = _reason(trial)
+    return f"({reason.split(': ', 1)[-1]})" if reason else ""
+
+
 def _reason(trial) -> str:
     """The last line of a failed trial's message (the exception), or ''."""
     if trial.status == "COMPLETED" or not trial.message:
@@ -150,7 +156,8 @@ class TrialRecorder:
         trials = list(trials)
         ended = sum(t.status in ("COMPLETED", "FAILED") for t in trials)
         best = best_completed_trial(trials)
-        score = f"val_accuracy {trial.score:.4f}" if trial.status == "COMPLETED" else trial.status
+        score = (f"val_accuracy {trial.score:.4f}" if trial.status == "COMPLETED"
+                 else " ".join(filter(None, [trial.status, short_reason(trial)])))
         best_text = f"best {best.score:.4f} (trial {best.trial_id})" if best else "best -"
         elapsed = time.monotonic() - self._search_started
         done_epochs = _epochs_run(stats)

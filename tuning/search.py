@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import shutil
 import time
@@ -19,6 +20,8 @@ from pathlib import Path
 
 from tuning import interrupt
 from tuning.config import SearchConfig
+from tuning.cost import MADDS_CAPPED, check_cost
+from tuning.cpu import onednn_line
 from tuning.data import SearchData, load_search_data
 from tuning.errors import SearchFailed, UsageError
 from tuning.features import hypermodel_for, load_backbone
@@ -28,6 +31,7 @@ from tuning.records import ENDED
 from tuning.runtime import forget_custom_gradients, release_memory
 
 CONFIG_FILE, BEST_MODEL_FILE = "search_config.json", "best_model.keras"
+MAX_CONSECUTIVE_FAILED = 5  # trials failing in a row (a fault in the setup) stop the search
 CHIEF_WAIT_SECONDS = 600  # how long a worker waits for its chief to start serving
 IDLE_WAIT_SECONDS = 1.0  # between a worker's asks while the oracle has no trial ready
 # Errors of the disk, not of the code: reported in one line, like a usage error.
@@ -35,7 +39,7 @@ _WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.
 # Settings that define a search: resuming a directory with other values would mix two searches.
 # (`cache` too: cached trials checkpoint a head-sized model, uncached ones the whole model.)
 _IDENTITY = ("method", "tuner", "preset", "max_epochs", "factor", "data", "backbone",
-             "input_size", "cache", "space")
+             "input_size", "cache", "space", "max_madds")
 
 
 @dataclass
@@ -93,7 +97,7 @@ def _worker_search(config: SearchConfig, log) -> SearchResult:
     worker_id = config.worker_id or default_worker_id()
     with Heartbeat(config.run_dir, worker_id):
         if log:
-            log(f"{worker_id}: joining the search served at {host}:{port}")
+            log(f"{worker_id}: joining the search served at {host}:{port} ({onednn_line()})")
         wait_for_chief(host, port, CHIEF_WAIT_SECONDS)
         if not (config.run_dir / CONFIG_FILE).is_file():
             raise UsageError(f"no search_config.json in {config.run_dir}: give the worker the "
@@ -149,7 +153,7 @@ def _locked_search(config: SearchConfig, data: SearchData, backbone, space,
                    log) -> SearchResult:
     if log:
         log(f"{config.method} search ({config.preset or config.tuner}), seed {config.seed}, "
-            f"{data.describe()} -> {config.run_dir}")
+            f"{data.describe()}, {onednn_line()} -> {config.run_dir}")
     hypermodel = hypermodel_for(config, data, backbone, log=log if config.verbose else None)
     _prepare_keras(config)
     with interrupt.recorded():
@@ -217,7 +221,7 @@ def _make_tuner(config: SearchConfig, hypermodel, data: SearchData, space, log, 
 
     common = dict(objective=kt.Objective("val_accuracy", "max"), seed=config.seed,
                   directory=config.out, project_name=config.run_dir.name,
-                  overwrite=False, max_consecutive_failed_trials=5,
+                  overwrite=False, max_consecutive_failed_trials=MAX_CONSECUTIVE_FAILED,
                   distribution_strategy=_strategy(config))
     if space is not None:  # keras-tuner's own override: declared values win over build()'s
         common.update(hyperparameters=space, tune_new_entries=True)
@@ -234,6 +238,10 @@ def _make_tuner(config: SearchConfig, hypermodel, data: SearchData, space, log, 
         cls, kwargs = kt.BayesianOptimization, dict(max_trials=config.max_trials)
 
     tuner = _recording(cls)(hypermodel, **common, **kwargs)
+    tuner.max_madds = config.max_madds
+    if isinstance(tuner.oracle, kt.Oracle):  # not a worker's client: the chief's or our own
+        tuner.oracle._check_consecutive_failures = functools.partial(
+            _check_consecutive_failures, tuner.oracle)
     planned = _planned(getattr(tuner.oracle, "_oracle", tuner.oracle), config)  # a worker's: a client
     describe = {"method": config.method, "data": data.source, "seed": config.seed,
                 "train_images": len(data.train), "validation_images": len(data.validation)}
@@ -265,6 +273,11 @@ def _recording(tuner_class):
             interrupt.raise_if_interrupted()
             super().pre_create_trial()
 
+        def _build_hypermodel(self, hp):
+            model = super()._build_hypermodel(hp)
+            check_cost(model, self.max_madds)  # before any training: a refusal costs a build
+            return model
+
         def on_trial_begin(self, trial):
             self._asked = False
             forget_custom_gradients()  # else every earlier trial's graphs stay in memory
@@ -286,6 +299,20 @@ def _recording(tuner_class):
 
     Recording.__name__ = f"Recording{tuner_class.__name__}"
     return Recording
+
+
+def _check_consecutive_failures(oracle) -> None:
+    """keras-tuner's stop after MAX_CONSECUTIVE_FAILED trials failed in a row, not counting
+    trials refused for their cost (`tuning.cost`): those are the space's shape, not a fault."""
+    failed = 0
+    for trial_id in oracle.end_order:
+        trial = oracle.trials[trial_id]
+        if trial.status == "FAILED" and MADDS_CAPPED in (trial.message or ""):
+            continue
+        failed = failed + 1 if trial.status == "FAILED" else 0
+        if failed == MAX_CONSECUTIVE_FAILED:
+            raise RuntimeError(f"Number of consecutive failures exceeded the limit of "
+                               f"{MAX_CONSECUTIVE_FAILED}.\n" + (trial.message or ""))
 
 
 def _planned(oracle, config: SearchConfig) -> tuple[int, int]:

@@ -1,0 +1,90 @@
+"""--max-madds: a model too costly for the budget is refused before it trains, as a FAILED trial
+with its reason, and such refusals never stop the search."""
+
+import re
+
+import keras
+import pandas as pd
+import pytest
+
+from conftest import run_cli
+from tuning.cost import format_madds, multiply_adds, parse_madds
+
+
+def test_multiply_adds_counts_convolutions_and_dense_layers_nested_too():
+    inner = keras.Sequential([keras.Input((16, 16, 8)), keras.layers.Flatten(),
+                              keras.layers.Dense(10)], name="head")
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same")(inputs)
+    x = keras.layers.DepthwiseConv2D(3, padding="same")(x)
+    x = keras.layers.MaxPooling2D()(x)
+    model = keras.Model(inputs, inner(x))
+    conv = 32 * 32 * 3 * 3 * 3 * 8
+    depthwise = 32 * 32 * 3 * 3 * 8
+    dense = 16 * 16 * 8 * 10
+    assert multiply_adds(model) == conv + depthwise + dense
+
+
+def test_the_seed_cnn_costs_what_its_layers_say():
+    from search_spaces import SEED_PRESETS, create_hypermodel, fixed_hyperparameters
+
+    model = create_hypermodel("scratch").build(fixed_hyperparameters(SEED_PRESETS["scratch"]))
+    convs = 32 * 32 * 27 * 32 + 16 * 16 * 9 * 32 * 64 + 8 * 8 * 9 * 64 * 128
+    dense = 4 * 4 * 128 * 256 + 256 * 100
+    assert multiply_adds(model) == convs + dense
+
+
+@pytest.mark.parametrize("text, value", [("60M", 60_000_000), ("1.5G", 1_500_000_000),
+                                         ("800k", 800_000), ("12345", 12345)])
+def test_caps_are_read_with_their_unit(text, value):
+    assert parse_madds(text) == value
+    assert parse_madds(format_madds(value)) == pytest.approx(value, rel=1e-2)
+
+
+@pytest.mark.parametrize("text", ["lots", "-5M", "0", "5T"])
+def test_a_malformed_cap_is_a_one_line_usage_error(text, tmp_path):
+    done = run_cli("search", "--method", "scratch", "--data", "synthetic", "--max-madds", text,
+                   "--out", tmp_path)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert "--max-madds" in done.stderr and "Traceback" not in done.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_costly_trials_are_refused_with_their_reason_and_cheap_ones_train(tmp_path):
+    space = tmp_path / "space.toml"  # base_filters 16: 11-12M multiply-adds; 64: 173-176M
+    space.write_text("conv_blocks = 2\nconvs_per_block = 3\n[base_filters]\nvalues = [16, 64]\n")
+    done = run_cli("search", "--method", "scratch", "--data", "synthetic", "--train-size", "1000",
+                   "--tuner", "random", "--max-trials", "6", "--max-epochs", "1",
+                   "--space", space, "--max-madds", "50M", "--out", tmp_path / "runs")
+    assert done.returncode == 0, done.stderr
+    trials = pd.read_csv(tmp_path / "runs" / "scratch" / "trials.csv")
+    refused = trials[trials.base_filters == 64]
+    assert len(refused) and (refused.status == "FAILED").all()
+    assert refused.reason.str.contains("multiply-adds per image, over --max-madds 50M").all()
+    assert (refused.seconds < 10).all()  # built, never trained
+    assert (trials[trials.base_filters == 16].status == "COMPLETED").all()
+    assert re.search(r"FAILED \(1\d\dM multiply-adds per image, over --max-madds 50M\)",
+                     done.stdout)
+    first = done.stdout.splitlines()[0]  # what ran, on what: seed, data, oneDNN as TF reports it
+    assert "seed 1" in first and "synthetic" in first and re.search(r"oneDNN (on|off) \(", first)
+
+
+class _Trial:
+    def __init__(self, status, message=""):
+        self.status, self.message = status, message
+
+
+class _Oracle:
+    def __init__(self, trials):
+        self.trials = {str(i): t for i, t in enumerate(trials)}
+        self.end_order = list(self.trials)
+
+
+def test_refused_trials_do_not_count_as_consecutive_failures():
+    from tuning.search import MAX_CONSECUTIVE_FAILED, _check_consecutive_failures
+
+    refused = _Trial("FAILED", "FailedTrialError: 302M multiply-adds per image, over ...")
+    broken = _Trial("FAILED", "ValueError: something is wrong")
+    _check_consecutive_failures(_Oracle([refused] * 20 + [broken] * (MAX_CONSECUTIVE_FAILED - 1)))
+    with pytest.raises(RuntimeError, match="consecutive failures"):
+        _check_consecutive_failures(_Oracle([broken, refused] * MAX_CONSECUTIVE_FAILED))
