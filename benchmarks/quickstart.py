@@ -31,6 +31,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--results", default=str(RESULTS), help="folder for the JSON")
+    parser.add_argument("--name", default="quickstart", help="the JSON's name before its date")
     args = parser.parse_args(argv)
     runs = []
     for number in range(args.runs):
@@ -41,11 +42,21 @@ def main(argv=None) -> None:
     import_tensorflow_quietly()  # for the machine's facts
     from benchmarks.machine import save_result
 
-    save_result("quickstart", {
-        "command": "python -m tuning " + " ".join(QUICKSTART),
+    save_result(args.name, {
+        "command": "python -m tuning " + " ".join(QUICKSTART), "checkout": checkout(),
         "how": "fresh process, empty run folder and cache folder (synthetic set generated)",
         "runs": runs, "max_search_seconds": max(r["seconds"] for r in runs)},
         folder=Path(args.results))
+
+
+def checkout() -> str:
+    """The commit measured, and whether the work tree had changes (a clean clone has none)."""
+    def git(*args):
+        return subprocess.run(["git", *args], capture_output=True, text=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    return f"{commit}{' with uncommitted changes' if git('status', '--porcelain') else ''}"
 
 
 def time_once() -> dict:

@@ -33,7 +33,7 @@ def retrain(config: SearchConfig, values: dict, data: SearchData, backbone, epoc
     from tuning.features import hypermodel_for
     from tuning.pipeline import fit_data
 
-    hypermodel = hypermodel_for(config, data, backbone, seed=seed)
+    hypermodel = hypermodel_for(config, data, backbone, seed=seed, epochs=epochs)
     keras.utils.set_random_seed(seed)
     hp = fixed_hyperparameters(values)
     model = hypermodel.build(hp)

@@ -31,14 +31,14 @@ HYPERMODELS = {
 
 def create_hypermodel(method: str, weights: str = "imagenet", input_size: int = 32,
                       head_epochs: int = 1, features=None,
-                      backbone: str = "vgg16") -> kt.HyperModel:
+                      backbone: str = "vgg16", epochs: int = 27) -> kt.HyperModel:
     """The HyperModel of `method` ("scratch", "feature" or "finetune").
 
     `features` (a feature cache, see `blocks.BackboneHyperModel`) makes the backbone methods
     train on cached activations; "scratch" has no backbone and ignores it and `backbone`.
     """
     if method == "scratch":
-        return scratch.ScratchCNN(name="scratch")
+        return scratch.ScratchCNN(epochs, name="scratch")
     if method == "feature":
         return feature_extraction.FeatureExtraction(weights, input_size, features, backbone,
                                                     name="feature")

@@ -8,8 +8,7 @@ from keras import layers
 
 from search_spaces.backbones import (MAX_UNFROZEN_UNITS, base_features, base_top, cut_layer,
                                      top_layer, unfreeze_top)
-from search_spaces.blocks import (BackboneHyperModel, classifier_head, compile_classifier,
-                                  fit_in_phases)
+from search_spaces.blocks import BackboneHyperModel, classifier_head, compile_classifier
 
 # The seed write-up's model: VGG-16 + global average pooling head, then its last block unfrozen.
 SEED_PRESET = {"dense_units": 256, "dropout": 0.5, "head_learning_rate": 1e-3,
@@ -19,31 +18,34 @@ SEED_PRESET = {"dense_units": 256, "dropout": 0.5, "head_learning_rate": 1e-3,
 class FineTune(BackboneHyperModel):
     """Frozen base -> global average pooling -> dense -> dropout -> softmax; then unfreeze.
 
-    Training has two phases, fixed by epoch index so that Hyperband's promoted trials (which
-    resume at `initial_epoch`) continue in the right one: epochs [0, head_epochs) train the head
-    on the frozen base; later epochs unfreeze the top `unfreeze_blocks` units of the backbone
-    (VGG-16's convolution blocks, the other backbones' stages: `BackboneSpec.cuts`) and recompile
-    with the lower fine-tuning learning rate.
+    A new trial first trains the head on the frozen base for `head_epochs` epochs, a fixed
+    warm-up outside the tuner's epoch budget; then every epoch the tuner counts (Hyperband's
+    rungs, early stopping, the scores) fine-tunes: the top `unfreeze_blocks` units of the
+    backbone (VGG-16's convolution blocks, the other backbones' stages: `BackboneSpec.cuts`)
+    unfrozen, recompiled with the lower fine-tuning learning rate. So every rung of a search
+    compares fine-tuned models, and a promoted trial (resumed at `initial_epoch` from its
+    checkpoint) goes on fine-tuning without a second warm-up.
 
     Search space:
         dense_units: Choice 128 / 256 / 512 / 1024.
         dropout: Float 0.0-0.6, step 0.1.
-        head_learning_rate: Float 1e-4-1e-2, log scale (Adam, phase 1).
+        head_learning_rate: Float 1e-4-1e-2, log scale (Adam, the warm-up).
         unfreeze_blocks: Int 1-3 (VGG-16 1: block5; 2: blocks 4-5; 3: blocks 3-5; stages for the
             other backbones; batch normalisation stays frozen).
-        finetune_learning_rate: Float 1e-6-1e-4, log scale (Adam, phase 2).
+        finetune_learning_rate: Float 1e-6-1e-4, log scale (Adam, fine-tuning).
         flip: Boolean, random horizontal flips of the training images.
-        head_epochs: Fixed, from the constructor (recorded so every trial shows it).
+        head_epochs: Fixed, from the constructor (recorded so every trial shows it): the
+            warm-up epochs, not counted in `epochs`.
 
     With a feature cache (see `BackboneHyperModel`) a model starts at the activations below its
-    unfrozen blocks (copies of the backbone's top blocks, then the head). Phase 1 fits the head alone on
-    the base's output activations; phase 2 fits the unfrozen blocks and the head on the
-    activations below them. The frozen blocks never run in a trial.
+    unfrozen blocks (copies of the backbone's top blocks, then the head). The warm-up fits the head
+    alone on the base's output activations; fine-tuning fits the unfrozen blocks and the head on
+    the activations below them. The frozen blocks never run in a trial.
 
     Args:
         weights: "imagenet", "none" or a path to the backbone's no-top weights (without a cache).
         input_size: side of the images the backbone sees.
-        head_epochs: epochs of phase 1.
+        head_epochs: warm-up epochs of the head of each new trial.
         features: a feature cache, or None.
         backbone: a key of `backbones.BACKBONES`.
     """
@@ -80,24 +82,31 @@ class FineTune(BackboneHyperModel):
         return compile_classifier(keras.Model(inputs, head(x), name=f"{self.backbone}_finetune"), head_lr)
 
     def fit(self, hp, model, *args, epochs=1, initial_epoch=0, callbacks=(), **kwargs):
+        """Warms the head up (a new trial only), then fine-tunes epochs [initial_epoch, epochs).
+
+        Every epoch a tuner counts, scores and promotes is a fine-tuning epoch. The warm-up runs
+        without the tuner's callbacks and without validation, so its metrics never reach
+        keras-tuner; the returned `History` carries `head_epochs_run` beside the fine-tuning
+        epochs. A promoted trial reloads a checkpoint whose head was already warmed up.
+        """
         blocks, flip = hp.get("unfreeze_blocks"), hp.get("flip")
         head, base = model.get_layer("head"), model.get_layer(self.backbone)
-
-        def train_head():
+        warm_up = hp.get("head_epochs") if initial_epoch == 0 else 0
+        if warm_up:
             unfreeze_top(base, self.backbone, 0)
-            compile_classifier(model, hp.get("head_learning_rate"))  # the rate callbacks log
-            if self.features is None:
-                return model, {}
-            compile_classifier(head, hp.get("head_learning_rate"))
-            return head, self.cached_data(top_layer(self.backbone), flip, args, kwargs)
+            fitted, data = model, {}
+            if self.features is not None:
+                fitted, data = head, self.cached_data(top_layer(self.backbone), flip, args, kwargs)
+            compile_classifier(fitted, hp.get("head_learning_rate"))
+            fitted.fit(*([] if data else args), epochs=warm_up,
+                       **{**kwargs, **data, "validation_data": None})
 
-        def train_top_blocks():
-            unfreeze_top(base, self.backbone, blocks)
-            compile_classifier(model, hp.get("finetune_learning_rate"))
-            if self.features is None:
-                return model, {}
-            return model, self.cached_data(cut_layer(self.backbone, blocks), flip, args, kwargs)
-
-        phases = [(0, train_head), (hp.get("head_epochs"), train_top_blocks)]
-        return fit_in_phases(model, phases, *args, epochs=epochs, initial_epoch=initial_epoch,
-                             callbacks=callbacks or (), **kwargs)
+        unfreeze_top(base, self.backbone, blocks)
+        compile_classifier(model, hp.get("finetune_learning_rate"))
+        data = {}
+        if self.features is not None:
+            data = self.cached_data(cut_layer(self.backbone, blocks), flip, args, kwargs)
+        history = model.fit(*([] if data else args), epochs=epochs, initial_epoch=initial_epoch,
+                            callbacks=list(callbacks or ()), **{**kwargs, **data})
+        history.head_epochs_run = warm_up
+        return history

@@ -47,7 +47,7 @@ def tree_digest(folder: Path) -> dict:
 
 
 SMALL_SEARCH = ["--data", "synthetic", "--weights", "none", "--max-epochs", "2",
-                "--train-size", "2000"]
+                "--train-size", "1000"]
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """The benchmarks run end to end (on a few hundred images: a check, not a measurement)."""
 
 import json
+import subprocess
 
 import pytest
 
@@ -80,3 +81,23 @@ def test_the_readme_quick_start_is_the_benchmarked_command():
 
     readme = (ROOT / "README.md").read_text()
     assert f"pip install . && python -m tuning {' '.join(QUICKSTART)}" in readme
+
+
+@pytest.mark.slow
+def test_search_quality_takes_turns_within_the_budget_and_plots(tmp_path):
+    done = run_cli("--minutes", "0.4", "--slice", "8", "--contenders", "seed", "plain",
+                   "--results", tmp_path, "--name", "quality-tiny",
+                   module="benchmarks.search_quality")
+    assert done.returncode == 0, done.stderr
+    [path] = tmp_path.glob("quality-tiny-*.json")
+    assert path.with_suffix(".png").is_file()
+    record = json.loads(path.read_text())
+    for name in ("seed", "plain"):
+        result = record["contenders"][name]
+        assert 0.4 <= result["minutes_run"] <= 0.4 + 0.05 and result["error"] is None
+        assert len(result["curve"]) >= 3  # turns, taken alternately
+        bests = [b for _, b in result["curve"] if b is not None]
+        assert bests == sorted(bests)
+    assert record["contenders"]["seed"]["best_val_accuracy"] > 0  # epochs of the seed CNN ran
+    processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "--train-size 10000 --val-size 2500" not in processes  # every contender was killed

@@ -52,9 +52,10 @@ def test_a_malformed_cap_is_a_one_line_usage_error(text, tmp_path):
 
 def test_costly_trials_are_refused_with_their_reason_and_cheap_ones_train(tmp_path):
     space = tmp_path / "space.toml"  # base_filters 16: 11-12M multiply-adds; 64: 173-176M
-    space.write_text("conv_blocks = 2\nconvs_per_block = 3\n[base_filters]\nvalues = [16, 64]\n")
-    done = run_cli("search", "--method", "scratch", "--data", "synthetic", "--train-size", "1000",
-                   "--tuner", "random", "--max-trials", "6", "--max-epochs", "1",
+    space.write_text('architecture = "plain"\noptimizer = "adam"\nschedule = "constant"\n'
+                     "conv_blocks = 2\nconvs_per_block = 3\n[base_filters]\nvalues = [16, 64]\n")
+    done = run_cli("search", "--method", "scratch", "--data", "synthetic", "--train-size", "600",
+                   "--tuner", "random", "--max-trials", "5", "--max-epochs", "1",
                    "--space", space, "--max-madds", "50M", "--out", tmp_path / "runs")
     assert done.returncode == 0, done.stderr
     trials = pd.read_csv(tmp_path / "runs" / "scratch" / "trials.csv")

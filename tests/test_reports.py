@@ -18,10 +18,9 @@ FILES = ("metrics.json", "classification_report.txt", "classification_report.csv
 TEST_IMAGES = 10_000
 
 
-@pytest.fixture(scope="session")
-def reported(runs):
+def _report(runs, *methods):
     """`python -m reports` for each method, each in a fresh process, then the summary."""
-    for method in ("scratch", "feature", "finetune"):
+    for method in methods:
         done = run_cli("--method", method, "--out", runs, "--epochs", "1", module="reports")
         assert done.returncode == 0, done.stderr
         assert "test accuracy" in done.stdout
@@ -30,9 +29,25 @@ def reported(runs):
     return runs
 
 
-@pytest.mark.parametrize("method", ["scratch", "feature", "finetune"])
-def test_report_writes_every_file_and_its_numbers_add_up(reported, method):
-    folder = reported / method / "report"
+@pytest.fixture(scope="session")
+def reported(runs):
+    """The scratch search reported (the default suite's; testing 10,000 images per method)."""
+    return _report(runs, "scratch")
+
+
+@pytest.fixture(scope="session")
+def reported_all(reported):
+    """Every method reported (the slow suite's)."""
+    return _report(reported, "feature", "finetune")
+
+
+BACKBONE_METHODS = [pytest.param(m, marks=pytest.mark.slow) for m in ("feature", "finetune")]
+
+
+@pytest.mark.parametrize("method", ["scratch", *BACKBONE_METHODS])
+def test_report_writes_every_file_and_its_numbers_add_up(request, method):
+    folder = request.getfixturevalue("reported_all" if method != "scratch" else "reported")
+    folder = folder / method / "report"
     assert sorted(p.name for p in folder.iterdir()) == sorted(FILES)
     metrics = json.loads((folder / "metrics.json").read_text())
     predictions = pd.read_csv(folder / "predictions.csv")
@@ -51,13 +66,15 @@ def test_report_writes_every_file_and_its_numbers_add_up(reported, method):
     assert all(f"src='{png}'" in page for png in FILES if png.endswith(".png"))
 
 
-def test_reported_model_reloads_and_predicts_as_reported(reported):
+@pytest.mark.parametrize("method", ["scratch", *BACKBONE_METHODS])
+def test_reported_model_reloads_and_predicts_as_reported(request, method):
     import keras
 
     import search_spaces  # noqa: F401  (registers the custom layers)
     from tuning.data import read_split
 
-    folder = reported / "finetune" / "report"
+    reported = request.getfixturevalue("reported_all" if method != "scratch" else "reported")
+    folder = reported / method / "report"
     model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
     test = read_split("synthetic", "test")
     predicted = model.predict(test.images[:64].astype("float32"), verbose=0).argmax(axis=1)
@@ -65,7 +82,9 @@ def test_reported_model_reloads_and_predicts_as_reported(reported):
     np.testing.assert_array_equal(predicted, expected)
 
 
-def test_summary_puts_the_methods_beside_the_seed_write_up(reported):
+@pytest.mark.slow  # reports all three methods
+def test_summary_puts_the_methods_beside_the_seed_write_up(reported_all):
+    reported = reported_all
     table = pd.read_csv(reported / "summary.csv")
     for label in ("CNN from scratch", "Feature extraction (VGG-16)",
                   "Transfer learning + fine-tuning (VGG-16)"):
@@ -129,7 +148,7 @@ def test_unavailable_test_data_leaves_the_previous_report_intact(reported, tmp_p
 @pytest.mark.skipif(shutil.which("chromium") is None,
                     reason="Debian's chromium is not installed (apt-get install chromium)")
 def test_report_pages_render_in_headless_chromium(reported, tmp_path):
-    for page in (reported / "finetune" / "report" / "index.html", reported / "summary.html"):
+    for page in (reported / "scratch" / "report" / "index.html", reported / "summary.html"):
         shot = tmp_path / f"{page.parent.name}.png"
         subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
                         "--disable-quic", "--no-first-run", "--disable-background-networking",

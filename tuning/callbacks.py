@@ -34,6 +34,18 @@ class StopOnInterrupt(keras.callbacks.Callback):
         interrupt.raise_if_interrupted()
 
 
+class StopAtTimeBudget(keras.callbacks.Callback):
+    """Stops a trial at the first epoch end after the budget is spent."""
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock = clock
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.clock.is_spent():
+            self.model.stop_training = True
+
+
 class TensorBoard(keras.callbacks.TensorBoard):
     """Keras's TensorBoard callback (which logs the learning rate in effect every epoch, so a
     fine-tuning trial shows its two phases' rates), plus, when a trial ends, a superclass

@@ -9,7 +9,9 @@ import argparse
 import sys
 
 from tuning import interrupt
+from tuning.budget import parse_duration
 from tuning.config import BACKBONES, METHODS, PRESETS, TUNERS, SearchConfig
+from tuning.cost import parse_madds
 from tuning.errors import SearchFailed, UsageError
 
 INTERRUPTED = "interrupted; run the same command to resume"
@@ -46,9 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     space.add_argument("--seed", type=int, default=1)
     space.add_argument("--space", default=None, metavar="FILE.toml", help="override searched "
                        "ranges or fix values (print the defaults: python -m tuning space)")
-    space.add_argument("--max-madds", type=_madds, default=None, metavar="N", help="refuse, as "
+    space.add_argument("--max-madds", type=_parsed_by(parse_madds), default=None, metavar="N", help="refuse, as "
                        "a failed trial, a model costing more multiply-adds per image (e.g. 60M, "
                        "1.5G); bounds a trial's time on small budgets (default: no cap)")
+    space.add_argument("--time-budget", type=_parsed_by(parse_duration), default=None, metavar="DURATION",
+                       help="stop the search after this long (e.g. 30m, 2h; summed over the "
+                       "runs that resume it): no trial starts after it, the running one stops "
+                       "at its next epoch end (default: no limit)")
 
     data = search.add_argument_group("Data")
     data.add_argument("--data", default="keras", help="'keras' (download, default), 'synthetic' "
@@ -128,13 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _madds(text: str) -> int:
-    from tuning.cost import parse_madds
-
-    try:
-        return parse_madds(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+def _parsed_by(parse):
+    """An argparse `type` calling `parse`, whose ValueError becomes argparse's one-line error."""
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return convert
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,7 +170,7 @@ def config_from_args(args) -> SearchConfig:
         head_epochs=args.head_epochs, cache=args.cache, chief=args.chief, worker=args.worker,
         worker_id=args.worker_id, worker_timeout=args.worker_timeout,
         distribution=args.distribution, space=args.space, patience=args.patience,
-        max_madds=args.max_madds,
+        max_madds=args.max_madds, time_budget=args.time_budget,
         preset=args.preset, out=args.out,
         overwrite=args.overwrite, verbose=verbosity)
 
@@ -181,6 +188,9 @@ def _search(args) -> int:
         print(f"{result.worker}: done, ran {result.completed} completed and {result.failed} "
               f"failed trials; the chief writes {result.run_dir / 'trials.csv'}")
         return 0
+    if result.budget_spent:
+        print(f"time budget spent: no trial started after it; run the same command with a "
+              f"larger --time-budget to go on")
     print(f"best trial {result.best_trial_id}: val_accuracy {result.best_val_accuracy:.4f} "
           f"({result.completed} completed, {result.failed} failed); model: "
           f"{result.run_dir / 'best_model.keras'}; trials: {result.run_dir / 'trials.csv'}")

@@ -43,6 +43,8 @@ class SearchConfig:
         patience: early-stopping patience in epochs.
         max_madds: refuse (as a FAILED trial) any model costing more multiply-adds per image;
             None: no cap (`tuning.cost`).
+        time_budget: seconds of search, over every run that resumes it; then no trial starts
+            and the running one stops at its next epoch end (`tuning.budget`). None: no limit.
         chief: "HOST:PORT" to serve this search to workers instead of running trials here.
         worker: "HOST:PORT" of a chief whose trials this process runs.
         worker_id: this worker's name (default: worker-<host>-<pid>).
@@ -78,6 +80,7 @@ class SearchConfig:
     space: str | None = None
     patience: int = 3
     max_madds: int | None = None
+    time_budget: float | None = None
     preset: str | None = None
     out: str = "runs"
     overwrite: bool = False
@@ -94,6 +97,8 @@ class SearchConfig:
         for name in ("train_size", "val_size", "head_epochs", "max_madds"):
             if getattr(self, name) is not None:
                 _positive(name, getattr(self, name))
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise UsageError(f"--time-budget must be more than 0. Received: {self.time_budget}")
         if not isinstance(self.factor, int) or self.factor < 2:
             raise UsageError(f"--factor must be an integer >= 2. Received: {self.factor!r}")
         if self.input_size < 32:
@@ -119,6 +124,9 @@ class SearchConfig:
 
         _one_of("distribution", self.distribution, DISTRIBUTIONS)
         _positive("worker_timeout", self.worker_timeout)
+        if self.time_budget is not None and (self.chief or self.worker):
+            raise UsageError("--time-budget is for a search that runs its trials in one "
+                             "process, not with --chief or --worker")
         if self.chief and self.worker:
             raise UsageError("--chief and --worker exclude each other: a process serves the "
                              "search or runs its trials")

@@ -191,17 +191,20 @@ def load_backbone(config):
         raise UsageError(str(error)) from None
 
 
-def hypermodel_for(config, data: SearchData, backbone, seed: int | None = None, log=None):
+def hypermodel_for(config, data: SearchData, backbone, seed: int | None = None, log=None,
+                   epochs: int | None = None):
     """The HyperModel of `config.method`, on a prepared feature cache unless `config.cache` is off.
 
     Args:
         backbone: from `load_backbone` (None for "scratch").
         seed: seeds the cached datasets' shuffling (default: the search's seed).
+        epochs: the epochs a learning-rate schedule spans (default: `config.max_epochs`).
     """
     from search_spaces import create_hypermodel
 
     hypermodel = create_hypermodel(config.method, config.weights, config.input_size,
-                                   config.fine_tune_head_epochs, backbone=config.backbone)
+                                   config.fine_tune_head_epochs, backbone=config.backbone,
+                                   epochs=epochs or config.max_epochs)
     if backbone is not None and config.cache:
         hypermodel.features = FeatureCache(backbone, config.input_size, data, config.batch_size,
                                            config.seed if seed is None else seed)

@@ -12,6 +12,7 @@ import math
 import time
 from pathlib import Path
 
+from tuning.budget import format_duration
 from tuning.files import atomic_write_text
 
 STATS_FILE, TRIALS_FILE, BEST_FILE = "trial_stats.json", "trials.csv", "best_hyperparameters.json"
@@ -89,25 +90,32 @@ class TrialRecorder:
         self.planned_trials, self.planned_epochs = planned_trials, planned_epochs
         self.describe, self.log, self.exports, self.who = describe, log, exports, who
         self._started: dict[str, float] = {}
-        self._epochs: dict[str, int] = {}
+        self._epoch_counts: dict[str, dict] = {}  # epochs_run (and a fine-tune trial's split)
         self._scores: dict[str, float | None] = {}  # what a worker knows of its trials' scores
         self.ran: list[str] = []  # statuses of the trials this process ran
         self._search_started = time.monotonic()
+        self.clock = None  # a `tuning.budget.SearchClock`: the line shows the budget left
         self._epochs_before = _epochs_run(self.read_stats())
 
     def trial_started(self, trial) -> None:
         self._started[trial.trial_id] = time.monotonic()
 
     def trial_trained(self, trial, histories) -> None:
+        warm_ups = [h.head_epochs_run for h in histories if hasattr(h, "head_epochs_run")]
         histories = [getattr(h, "history", {}) for h in histories]
-        self._epochs[trial.trial_id] = sum(len(h.get("loss", [])) for h in histories)
+        epochs = sum(len(h.get("loss", [])) for h in histories)
+        self._epoch_counts[trial.trial_id] = {"epochs_run": epochs}
+        if warm_ups:  # fine-tuning: what the tuner counted fine-tuned, after a head warm-up
+            self._epoch_counts[trial.trial_id].update(head_epochs_run=sum(warm_ups),
+                                                finetune_epochs_run=epochs)
         scores = [v for h in histories for v in h.get("val_accuracy", [])]
         self._scores[trial.trial_id] = max(scores, default=None)
 
     def write_stats(self, trial) -> None:
         """Records the trial's epochs and seconds (before it ends, so an export finds them)."""
         seconds = time.monotonic() - self._started.pop(trial.trial_id, time.monotonic())
-        stats = {"epochs_run": self._epochs.pop(trial.trial_id, 0), "seconds": round(seconds, 2)}
+        stats = {**self._epoch_counts.pop(trial.trial_id, {"epochs_run": 0}),
+                 "seconds": round(seconds, 2)}
         if self.who:
             stats["worker"] = self.who
         atomic_write_text(self.run_dir / STATS_DIR / f"{trial.trial_id}.json", json.dumps(stats))
@@ -164,21 +172,13 @@ class TrialRecorder:
         eta = ""
         if done_epochs > self._epochs_before and self.planned_epochs > done_epochs:
             per_epoch = elapsed / (done_epochs - self._epochs_before)
-            eta = f", ETA <= {_duration(per_epoch * (self.planned_epochs - done_epochs))}"
+            eta = f", ETA <= {format_duration(per_epoch * (self.planned_epochs - done_epochs))}"
+        left = ""
+        if self.clock is not None and self.clock.budget is not None:
+            left = f", {format_duration(self.clock.left())} of {format_duration(self.clock.budget)} budget left"
         return (f"trial {ended}/{self.planned_trials} ({trial.trial_id}) {score} | {best_text} | "
-                f"{_duration(elapsed)} elapsed{eta}")
+                f"{format_duration(elapsed)} elapsed{eta}{left}")
 
 
 def _epochs_run(stats: dict) -> int:
     return sum(s.get("epochs_run", 0) for s in stats.values())
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, seconds = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuning import interrupt
+from tuning.budget import BudgetSpent, SearchClock, format_duration
 from tuning.config import SearchConfig
 from tuning.cost import MADDS_CAPPED, check_cost
 from tuning.cpu import onednn_line
@@ -52,6 +53,7 @@ class SearchResult:
     completed: int
     failed: int
     worker: str | None = None
+    budget_spent: bool = False  # `config.time_budget` ended the search
 
 
 def run_search(config: SearchConfig, log=print) -> SearchResult:
@@ -159,6 +161,10 @@ def _locked_search(config: SearchConfig, data: SearchData, backbone, space,
     with interrupt.recorded():
         resumed = _running_on_workers(config)  # read before keras-tuner's reload queues them
         tuner = _make_tuner(config, hypermodel, data, space, log)
+        tuner.clock = tuner.recorder.clock = SearchClock(config.run_dir, config.time_budget)
+        if log and config.time_budget:
+            log(f"time budget {format_duration(config.time_budget)}: "
+                f"{format_duration(tuner.clock.left())} left")
         _forget_ended(tuner.oracle)
         atomic_write_text(config.run_dir / CONFIG_FILE, config.to_json())
         if config.space:  # the overrides as used, even if the user's file changes later
@@ -265,12 +271,15 @@ def _recording(tuner_class):
 
     class Recording(tuner_class):
         _asked = False  # a trial was asked for and none came yet (a worker's oracle said IDLE)
+        clock = None  # a `tuning.budget.SearchClock` where the search has one
 
         def pre_create_trial(self):
             if self._asked:
                 time.sleep(IDLE_WAIT_SECONDS)  # keras-tuner would ask again at once, in a loop
             self._asked = True
             interrupt.raise_if_interrupted()
+            if self.clock is not None:
+                self.clock.raise_if_spent()
             super().pre_create_trial()
 
         def _build_hypermodel(self, hp):
@@ -292,6 +301,8 @@ def _recording(tuner_class):
             return histories
 
         def on_trial_end(self, trial):
+            if self.clock is not None:
+                self.clock.save()
             self.recorder.write_stats(trial)
             super().on_trial_end(trial)
             self.recorder.trial_ended(getattr(self.oracle, "trials", {}).values(), trial)
@@ -337,10 +348,11 @@ def _search(config: SearchConfig, tuner, data: SearchData, resumed: dict) -> Sea
     from tuning.records import best_completed_trial
 
     write_hparams_config(config.run_dir / "tensorboard", tuner.oracle.get_space())
+    budget_spent = False
     if config.chief:
         _serve(config, tuner, resumed)
     else:
-        _run_trials(config, tuner, data)
+        budget_spent = _run_trials(config, tuner, data)
     trials = list(tuner.oracle.trials.values())
     tuner.recorder.export(trials)
     best = best_completed_trial(trials)
@@ -354,14 +366,19 @@ def _search(config: SearchConfig, tuner, data: SearchData, resumed: dict) -> Sea
             strategy.scope() if strategy else contextlib.nullcontext()):
         tuner.hypermodel.image_model(model).save(tmp)
     completed = sum(t.status == "COMPLETED" for t in trials)
-    return SearchResult(config.run_dir, best.trial_id, best.score, completed, failed)
+    return SearchResult(config.run_dir, best.trial_id, best.score, completed, failed,
+                        budget_spent=budget_spent)
 
 
-def _run_trials(config: SearchConfig, tuner, data: SearchData) -> None:
-    """keras-tuner's search loop, with our callbacks, in this process."""
+def _run_trials(config: SearchConfig, tuner, data: SearchData) -> bool:
+    """keras-tuner's search loop, with our callbacks, in this process.
+
+    Returns:
+        Whether the time budget ended it (else every planned trial ran).
+    """
     import keras
 
-    from tuning.callbacks import FailOnNaN, StopOnInterrupt, TensorBoard
+    from tuning.callbacks import FailOnNaN, StopAtTimeBudget, StopOnInterrupt, TensorBoard
     from tuning.labels import label_names
     from tuning.pipeline import fit_data, validation_for
 
@@ -373,14 +390,23 @@ def _run_trials(config: SearchConfig, tuner, data: SearchData) -> None:
         FailOnNaN(),
         StopOnInterrupt(),
     ]
+    clock = getattr(tuner, "clock", None)
+    if clock is not None:
+        callbacks.append(StopAtTimeBudget(clock))
     try:
         tuner.search(*args, **kwargs, epochs=config.max_epochs, shuffle=False,
                      callbacks=callbacks, verbose=1 if config.verbose >= 2 else 0)
+    except BudgetSpent:
+        return True
     except RuntimeError as error:  # keras-tuner's consecutive-failure limit
         if tuner.recorder.exports:
             tuner.recorder.export(tuner.oracle.trials.values())
         raise SearchFailed(f"search stopped: {str(error).strip().splitlines()[0]} "
                            f"(reasons in {config.run_dir / 'trials.csv'})") from None
+    finally:
+        if clock is not None:
+            clock.save()
+    return False
 
 
 def _running_on_workers(config: SearchConfig) -> dict[str, str]:

@@ -1,0 +1,218 @@
+"""Search quality against the clock: contenders on the same data and the same wall-clock budget.
+
+    python -m benchmarks.search_quality                    # 20 minutes each, seed 1
+    python -m benchmarks.search_quality --minutes 3 --contenders scratch seed   # a look
+
+Contenders (each its own process, on the synthetic stand-in: 10,000 training and 2,500
+validation images, the search's own split):
+  scratch     cifar-tune's `scratch` search, default space, Hyperband (`--max-epochs 9`), models
+              over 60M multiply-adds per image refused (`--max-madds 60M`, as the README advises
+              for short budgets: ResNet-18's corner would take one 9-epoch trial ~20 minutes);
+  hyperresnet plain keras-tuner Hyperband over `keras_tuner.applications.HyperResNet(
+              input_shape=(32, 32, 3), classes=100)`, keras-tuner's defaults, the same
+              `max_epochs` and factor;
+  seed        the seed write-up's CNN trained for the whole budget (one long fit);
+  plain       cifar-tune's `scratch` search over the old plain-only space (architecture plain,
+              Adam at a constant rate, no crop or label smoothing: the space before residual
+              stages and schedules, the same cap), for before and after;
+  autokeras   AutoKeras 3.0's `ImageClassifier` (trials of `--max-epochs` epochs, its own early
+              stopping), run by another Python (`--autokeras-python`): a venv of its own, since
+              AutoKeras 3.0.0 fails under Keras 3.15 (its heads pass numpy integers as Dense
+              units, which Keras 3.15 refuses) and runs with Keras 3.10:
+                python -m venv ak && ak/bin/pip install autokeras==3.0.0 tensorflow-cpu \
+                    tensorboard keras==3.10.0
+              If it cannot run, the JSON says why.
+
+Every contender runs with oneDNN on (`TF_ENABLE_ONEDNN_OPTS=1`), so all use the same kernels
+whatever the CPU. Machine noise is shared out by taking turns: every contender starts stopped (SIGSTOP) and runs
+in slices (`--slice`, 30 s) one after another, so each slice of noise falls on them in turn; a
+contender's clock counts only its own slices, and it is killed when they reach the budget. After
+each slice the orchestrator reads the contender's best validation accuracy so far from disk
+(keras-tuner's `trial.json` scores, the seed run's per-epoch log): a trial still running when
+the budget ends counts for nothing, as for a user who stops there. Writes
+`benchmarks/results/search-quality-<date>.json` and the plot beside it (best validation
+accuracy against minutes, one line per contender).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.machine import RESULTS
+
+CONTENDERS = ("scratch", "hyperresnet", "seed", "plain", "autokeras")
+TRAIN, VALIDATION, MAX_EPOCHS, FACTOR, MAX_MADDS = 10_000, 2_500, 9, 3, "60M"
+PLAIN_SPACE = """architecture = "plain"
+optimizer = "adam"
+schedule = "constant"
+label_smoothing = 0.0
+crop = false
+"""
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=20.0, help="budget per contender")
+    parser.add_argument("--slice", type=float, default=30.0, help="seconds per turn")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS)
+    parser.add_argument("--autokeras-python", default=None,
+                        help="a Python with autokeras installed (default: skip AutoKeras)")
+    parser.add_argument("--results", default=str(RESULTS), help="folder for the JSON and plot")
+    parser.add_argument("--name", default="search-quality")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as work:
+        args.data = save_split(Path(work) / "split.npz", args.seed)
+        runs = {name: Contender(name, Path(work) / name, args) for name in args.contenders}
+        take_turns(list(runs.values()), args.minutes * 60, args.slice)
+        record = {"budget_minutes": args.minutes, "slice_seconds": args.slice, "seed": args.seed,
+                  "data": f"synthetic stand-in, {TRAIN} training / {VALIDATION} validation images",
+                  "contenders": {name: run.result() for name, run in runs.items()}}
+    save(record, Path(args.results), args.name)
+
+
+class Contender:
+    """One contender's process, stopped between turns, and what it has found so far."""
+
+    def __init__(self, name: str, folder: Path, args):
+        self.name, self.folder = name, folder
+        folder.mkdir(parents=True)
+        self.command = contender_command(name, folder, args)
+        self.active = 0.0
+        self.curve: list[tuple[float, float | None]] = []
+        self.error = None if self.command else "skipped: no --autokeras-python given"
+        self.process = None
+        if self.command:
+            self.log = open(folder / "output.log", "w")
+            self.process = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT,
+                                            start_new_session=True, env=_env())
+            os.killpg(self.process.pid, signal.SIGSTOP)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def turn(self, seconds: float) -> None:
+        os.killpg(self.process.pid, signal.SIGCONT)
+        start = time.monotonic()
+        try:
+            self.process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGSTOP)
+        self.active += time.monotonic() - start
+        self.curve.append((round(self.active / 60, 2), self.best()))
+
+    def stop(self) -> None:
+        if self.running:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        if self.process is not None and self.process.returncode not in (0, -signal.SIGKILL):
+            tail = (self.folder / "output.log").read_text().strip().splitlines()[-3:]
+            self.error = f"exit {self.process.returncode}: " + " | ".join(tail)[-500:]
+
+    def best(self) -> float | None:
+        scores = [json.loads(p.read_text()).get("score")
+                  for p in self.folder.rglob("trial.json")]
+        epochs = self.folder / "epochs.jsonl"
+        if epochs.is_file():
+            scores += [json.loads(line)["val_accuracy"]
+                       for line in epochs.read_text().splitlines() if line.strip()]
+        scores = [s for s in scores if isinstance(s, (int, float))]
+        return max(scores, default=None)
+
+    def result(self) -> dict:
+        return {"command": " ".join(self.command or []), "minutes_run": round(self.active / 60, 2),
+                "best_val_accuracy": self.best(), "curve": self.curve, "error": self.error}
+
+
+def take_turns(contenders: list[Contender], budget: float, slice_seconds: float) -> None:
+    try:
+        while any(c.running and c.active < budget for c in contenders):
+            for c in contenders:
+                if c.running and c.active < budget:
+                    c.turn(min(slice_seconds, budget - c.active))
+                    print(f"{c.name}: {c.active / 60:.1f} min, best {c.best()}", flush=True)
+    finally:
+        for c in contenders:
+            c.stop()
+
+
+def contender_command(name: str, folder: Path, args) -> list[str] | None:
+    data = ["--data", "synthetic", "--train-size", str(TRAIN), "--val-size", str(VALIDATION),
+            "--seed", str(args.seed)]
+    if name in ("scratch", "plain"):
+        extra = []
+        if name == "plain":
+            (folder / "plain.toml").write_text(PLAIN_SPACE)
+            extra = ["--space", str(folder / "plain.toml")]
+        return [sys.executable, "-m", "tuning", "search", "--method", "scratch", *data,
+                "--max-epochs", str(MAX_EPOCHS), "--factor", str(FACTOR), "--max-madds", MAX_MADDS,
+                "--out", str(folder),
+                *extra]
+    if name == "autokeras" and not args.autokeras_python:
+        return None
+    python = args.autokeras_python if name == "autokeras" else sys.executable
+    return [python, str(Path(__file__).with_name("contenders.py")), name, str(folder),
+            str(args.seed), str(args.data), str(Path(__file__).resolve().parents[1]),
+            str(MAX_EPOCHS), str(FACTOR)]
+
+
+def save_split(path: Path, seed: int) -> Path:
+    """The split cifar-tune's contenders search on, for the others (plain arrays)."""
+    import numpy as np
+
+    from tuning.data import load_search_data
+
+    data = load_search_data("synthetic", VALIDATION, TRAIN, seed)
+    np.savez(path, x_train=data.train.images, y_train=data.train.fine,
+             x_val=data.validation.images, y_val=data.validation.fine)
+    return path
+
+
+def _env() -> dict:
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "1",
+            "CIFAR_TUNE_CACHE": os.environ.get("CIFAR_TUNE_CACHE",
+                                               str(Path.home() / ".cache" / "cifar-tune"))}
+
+
+def save(record: dict, folder: Path, name: str) -> None:
+    from tuning.runtime import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # for the machine's facts
+    from benchmarks.machine import save_result
+
+    path = save_result(name, record, folder=folder)
+    plot(record, path.with_suffix(".png"))
+
+
+def plot(record: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, result in record["contenders"].items():
+        points = [(m, b) for m, b in result["curve"] if b is not None]
+        if points:
+            ax.step(*zip(*points), where="post", label=f"{name} ({points[-1][1]:.3f})")
+    ax.set_xlabel("minutes (each contender's own turns)")
+    ax.set_ylabel("best validation accuracy so far")
+    ax.set_title(f"{record['data']}, {record['budget_minutes']:g} min each")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()

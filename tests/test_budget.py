@@ -1,0 +1,73 @@
+"""--time-budget: parsing, the clock kept across runs, and a search it stops and resumes."""
+
+import json
+import re
+import time
+
+import pandas as pd
+import pytest
+
+from conftest import run_cli, tree_digest
+from tuning.budget import SearchClock, parse_duration
+
+
+@pytest.mark.parametrize("text,seconds", [("90s", 90), ("30m", 1800), ("2h", 7200),
+                                          ("1h30m", 5400), ("1.5h", 5400), ("45", 45)])
+def test_durations_read_as_users_write_them(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "30x", "m30", "-5m", "0s", "30m later"])
+def test_a_bad_duration_is_one_line_and_exit_2(text):
+    with pytest.raises(ValueError):
+        parse_duration(text)
+    done = run_cli("search", "--method", "scratch", "--time-budget", text)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "--time-budget" in done.stderr
+
+
+def test_the_clock_counts_time_over_every_run_of_a_search(tmp_path):
+    first = SearchClock(tmp_path, budget=100)
+    time.sleep(0.2)
+    first.save()
+    second = SearchClock(tmp_path, budget=100)
+    assert second.spent_before >= 0.1 and second.spent() >= first.spent() - 0.05
+    assert not second.is_spent() and second.left() < 100
+    assert SearchClock(tmp_path, budget=0.05).is_spent()
+    assert SearchClock(tmp_path, budget=None).left() is None
+
+
+def test_a_budget_with_a_chief_is_a_usage_error(tmp_path):
+    done = run_cli("search", "--method", "scratch", "--chief", "127.0.0.1:8000",
+                   "--time-budget", "10m", "--out", tmp_path)
+    assert done.returncode == 2 and "--time-budget" in done.stderr
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_a_spent_budget_stops_the_search_and_a_larger_one_resumes_it(tmp_path):
+    search = ["search", "--method", "scratch", "--data", "synthetic", "--train-size", "2000",
+              "--max-epochs", "9", "--max-madds", "25M", "--out", tmp_path]
+    start = time.monotonic()
+    done = run_cli(*search, "--time-budget", "40s")
+    seconds = time.monotonic() - start
+    assert done.returncode == 0, done.stderr
+    assert "time budget 40s: 40s left" in done.stdout
+    assert "time budget spent" in done.stdout and "budget left" in done.stdout
+    run_dir = tmp_path / "scratch"
+    first = pd.read_csv(run_dir / "trials.csv")
+    spent = json.loads((run_dir / "search_time.json").read_text())["seconds_spent"]
+    assert 40 <= spent < 40 + 60  # stopped at the first epoch end after the budget
+    assert seconds < 40 + 60 + 60  # + start-up and export
+    assert 0 < len(first) < 20  # stopped early: this Hyperband plans 20+ trials
+    kept = {p: d for p, d in tree_digest(run_dir).items() if p.startswith("trial_0000/")}
+
+    done = run_cli(*search, "--time-budget", "90s")
+    assert done.returncode == 0, done.stderr
+    left = re.search(r"time budget 1m30s: (\d+)s left", done.stdout)
+    assert left and abs(int(left.group(1)) - (90 - spent)) <= 2  # the first run's time counted
+    second = pd.read_csv(run_dir / "trials.csv")
+    assert len(second) > len(first)  # resumed: more trials, the first ones kept
+    assert second.trial_id.head(len(first)).tolist() == first.trial_id.tolist()
+    assert {p: d for p, d in tree_digest(run_dir).items() if p in kept} == kept
+    assert json.loads((run_dir / "search_time.json").read_text())["seconds_spent"] >= 90

@@ -1,0 +1,94 @@
+"""`--time-budget`: a wall-clock limit on a search, kept across the runs that resume it.
+
+Like Optuna's `timeout` and Ray Tune's `time_budget_s`: once the budget is spent no trial starts,
+and the running one stops at its next epoch end and is recorded as it ended (keras-tuner scores
+it by its best epoch so far). The time spent is saved in the run directory (`search_time.json`)
+at every trial end and when the search stops, so running the same command again with a larger
+budget resumes with what is left. A run stopped by Ctrl-C loses the time of its unfinished trial
+from that sum (it is saved at trial ends).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+from tuning.errors import UsageError
+from tuning.files import atomic_write_text
+
+TIME_FILE = "search_time.json"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+
+
+class BudgetSpent(Exception):
+    """Raised before a trial would start once the budget is spent; ends the search loop."""
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in "90s", "30m", "2h", "1h30m" or "1.5h" (a bare number is seconds).
+
+    Raises:
+        ValueError: anything else, or not above zero.
+    """
+    cleaned = str(text).strip().lower().replace(" ", "")
+    try:
+        seconds = float(cleaned)
+    except ValueError:
+        parts = _DURATION.findall(cleaned)
+        if not parts or "".join(n + u for n, u in parts) != cleaned:
+            raise ValueError(f"expected a duration such as 90s, 30m, 2h or 1h30m, got "
+                             f"{text!r}") from None
+        seconds = sum(float(number) * _UNITS[unit] for number, unit in parts)
+    if seconds <= 0:
+        raise ValueError(f"expected a duration above zero, got {text!r}")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as progress lines show it: "45s", "12m03s" or "2h05m"."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+class SearchClock:
+    """Seconds a search has spent, over every run of it, against an optional budget."""
+
+    def __init__(self, run_dir: Path, budget: float | None):
+        self.path, self.budget = Path(run_dir) / TIME_FILE, budget
+        self.spent_before = _read_spent(self.path)
+        self._started = time.monotonic()
+
+    def spent(self) -> float:
+        return self.spent_before + time.monotonic() - self._started
+
+    def left(self) -> float | None:
+        return None if self.budget is None else max(self.budget - self.spent(), 0.0)
+
+    def is_spent(self) -> bool:
+        return self.budget is not None and self.spent() >= self.budget
+
+    def save(self) -> None:
+        atomic_write_text(self.path, json.dumps({"seconds_spent": round(self.spent(), 1)}))
+
+    def raise_if_spent(self) -> None:
+        if self.is_spent():
+            raise BudgetSpent
+
+
+def _read_spent(path: Path) -> float:
+    if not path.is_file():
+        return 0.0
+    try:
+        return float(json.loads(path.read_text())["seconds_spent"])
+    except (ValueError, KeyError, TypeError):
+        raise UsageError(f"{path} is unreadable; delete it to count this search's time "
+                         f"from zero") from None
