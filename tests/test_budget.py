@@ -17,7 +17,8 @@ def test_durations_read_as_users_write_them(text, seconds):
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "soon", "30x", "m30", "-5m", "0s", "30m later"])
+@pytest.mark.parametrize("text", ["", "soon", "30x", "m30", "-5m", "0s", "30m later", "nan",
+                                  "inf"])
 def test_a_bad_duration_is_one_line_and_exit_2(text):
     with pytest.raises(ValueError):
         parse_duration(text)

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ROOT, run_cli, tree_digest
 
-TINY = ["--data", "synthetic", "--weights", "none", "--max-epochs", "1", "--train-size", "1000"]
+TINY = ["--data", "synthetic", "--weights", "none", "--max-epochs", "1", "--train-size", "500"]
 
 
 def test_help_lists_the_verbs_without_importing_tensorflow():

@@ -33,10 +33,11 @@ def cache(tmp_path):
     return _make_cache(tmp_path)
 
 
-@pytest.fixture(params=["vgg16", "resnet50", "mobilenetv2",
-                        pytest.param("efficientnetb0", marks=pytest.mark.slow)])
+@pytest.fixture(params=["vgg16", "mobilenetv2",
+                        *(pytest.param(name, marks=pytest.mark.slow)
+                          for name in ("resnet50", "efficientnetb0"))])
 def any_cache(request, tmp_path):
-    """A cache of each backbone (EfficientNet-B0, the slowest to build, with -m slow)."""
+    """A cache of each backbone (ResNet-50 and EfficientNet-B0, the slowest, with -m slow)."""
     return _make_cache(tmp_path, request.param)
 
 

@@ -179,7 +179,7 @@ def test_disk_full_while_exporting_keeps_the_previous_exports(tmp_path, monkeypa
     from tuning import records, search
 
     config = SearchConfig(method="scratch", tuner="random", max_trials=2, max_epochs=1,
-                          data="synthetic", train_size=1000, out=str(tmp_path), verbose=0)
+                          data="synthetic", train_size=400, out=str(tmp_path), verbose=0)
     real_write = records.atomic_write_text
     exports = []
 

@@ -153,7 +153,7 @@ def _nan_search(tmp_path, monkeypatch, max_trials):
 
     monkeypatch.setattr(search_spaces, "create_hypermodel", lambda *a, **k: _NaNModel())
     config = SearchConfig(method="scratch", tuner="random", max_trials=max_trials, max_epochs=1,
-                          data="synthetic", train_size=1000, out=str(tmp_path), verbose=0)
+                          data="synthetic", train_size=400, out=str(tmp_path), verbose=0)
     search.run_search(config, log=None)
 
 

@@ -11,6 +11,7 @@ from that sum (it is saved at trial ends).
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from pathlib import Path
@@ -42,8 +43,8 @@ def parse_duration(text: str) -> float:
             raise ValueError(f"expected a duration such as 90s, 30m, 2h or 1h30m, got "
                              f"{text!r}") from None
         seconds = sum(float(number) * _UNITS[unit] for number, unit in parts)
-    if seconds <= 0:
-        raise ValueError(f"expected a duration above zero, got {text!r}")
+    if not 0 < seconds < math.inf:  # also refuses "nan" and "inf"
+        raise ValueError(f"expected a finite duration above zero, got {text!r}")
     return seconds
 
 
