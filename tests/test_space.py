@@ -57,12 +57,17 @@ def test_the_printed_default_space_reads_back_as_the_same_space(tmp_path, method
     ("[flip]\nmin = 0\nmax = 1", "not a min/max range"),
     ("[dropout]\nlow = 0.1", "Received keys: ['low']"),
     ("dropout = [0.1", "not a readable TOML file"),
+    ("architecture = 'densenet'", "'densenet' is not one the model supports ('plain', 'residual')"),
+    ("[optimizer]\nvalues = ['adam', 'lamb']", "'lamb' is not one the model supports"),
+    ("pooling = 'max'", "'max' is not one the model supports ('flatten', 'avg')"),
 ])
 def test_a_bad_space_file_is_one_clear_error(tmp_path, text, message):
     path = tmp_path / "bad.toml"
     path.write_text(text)
-    with pytest.raises(UsageError, match=message.replace("[", r"\[").replace("(", r"\(")):
-        load_space(path, "scratch")
+    method = "feature" if text.startswith("pooling") else "scratch"
+    with pytest.raises(UsageError, match=message.replace("[", r"\[").replace("(", r"\(")
+                       .replace(")", r"\)")):
+        load_space(path, method)
 
 
 def test_a_bad_space_file_stops_the_cli_before_the_run_directory_is_touched(tmp_path):

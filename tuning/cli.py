@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument("--out", default="runs", help="run directory (default runs/)")
     output.add_argument("--overwrite", action="store_true",
                         help="start afresh (default: resume what OUT/METHOD holds)")
+    output.add_argument("--force-unlock", action="store_true", help="remove the lock a search "
+                        "on another host left in OUT/METHOD, once you know it is gone")
     output.add_argument("-v", "--verbose", action="store_true", help="show Keras epoch bars")
     output.add_argument("-q", "--quiet", action="store_true", help="no per-trial lines")
     search.set_defaults(handler=_search)
@@ -170,7 +172,7 @@ def config_from_args(args) -> SearchConfig:
         head_epochs=args.head_epochs, cache=args.cache, chief=args.chief, worker=args.worker,
         worker_id=args.worker_id, worker_timeout=args.worker_timeout,
         distribution=args.distribution, space=args.space, patience=args.patience,
-        max_madds=args.max_madds, time_budget=args.time_budget,
+        max_madds=args.max_madds, time_budget=args.time_budget, force_unlock=args.force_unlock,
         preset=args.preset, out=args.out,
         overwrite=args.overwrite, verbose=verbosity)
 

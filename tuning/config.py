@@ -50,6 +50,8 @@ class SearchConfig:
         worker_id: this worker's name (default: worker-<host>-<pid>).
         worker_timeout: seconds without a worker's heartbeat before the chief re-queues its trial.
         distribution: "mirrored" trains each trial with tf.distribute.MirroredStrategy.
+        force_unlock: remove a lock another host's search left in the run directory
+            (`tuning.lock`), once that search is known to be gone.
         preset: "seed" trains the seed write-up's fixed model instead of searching.
         out: the run directory; results go to `out/<method>` (`out/<method>-seed` for the preset).
         overwrite: start afresh instead of resuming what `out/<method>` holds.
@@ -81,6 +83,7 @@ class SearchConfig:
     patience: int = 3
     max_madds: int | None = None
     time_budget: float | None = None
+    force_unlock: bool = False
     preset: str | None = None
     out: str = "runs"
     overwrite: bool = False

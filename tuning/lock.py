@@ -1,11 +1,21 @@
-"""One search per run directory: a lock file that holds the owner's PID."""
+"""One search per run directory: a lock file naming the host, PID and start time of its owner.
+
+On one machine a lock whose process is gone (e.g. after `kill -9`) is taken over with a warning.
+A lock written on another host (a run directory on a shared disk) is never taken over silently:
+this host cannot tell whether that process lives, so the search refuses, naming the host, and
+`--force-unlock` removes it once the user knows that search is gone.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import errno
+import json
 import os
+import socket
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from tuning.errors import UsageError
@@ -14,12 +24,38 @@ LOCK_FILE = ".search.lock"
 _held: set[Path] = set()  # the lock files this process holds now
 
 
+@dataclass(frozen=True)
+class Owner:
+    """Who holds a lock: as written in the file (a bare PID: a lock of an earlier version)."""
+
+    host: str
+    pid: int | None
+    started: str = "?"
+
+    @classmethod
+    def me(cls) -> Owner:
+        now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+        return cls(socket.gethostname(), os.getpid(), now)
+
+    def is_here(self) -> bool:
+        return self.host == socket.gethostname()
+
+    def is_alive(self) -> bool:
+        """Whether the owner may still run (always, for a process of another host)."""
+        return not self.is_here() or (self.pid is not None and _alive(self.pid))
+
+    def describe(self) -> str:
+        where = "" if self.is_here() else f" on host {self.host}"
+        return f"PID {self.pid}{where}, started {self.started}"
+
+
 @contextlib.contextmanager
-def run_dir_lock(run_dir: Path, warn=None):
+def run_dir_lock(run_dir: Path, warn=None, force: bool = False):
     """Holds `run_dir/.search.lock` for the duration of the block.
 
-    A lock whose PID is alive makes a second search refuse (UsageError naming the PID); a lock
-    left by a dead process (e.g. after `kill -9`) is taken over, with a warning.
+    A lock of a live process on this host, or of any process on another host, makes a second
+    search refuse (UsageError naming its owner); `force` removes another host's lock (with a
+    warning). A lock left by a dead process of this host is taken over, with a warning.
     """
     warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
     path = Path(run_dir) / LOCK_FILE
@@ -32,24 +68,38 @@ def run_dir_lock(run_dir: Path, warn=None):
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             break
         except FileExistsError:
-            owner = _owner(path)
-            if owner is not None and _alive(owner):
-                raise UsageError(f"{run_dir} is in use by another search (PID {owner}); wait "
-                                 f"for it, or use another --out") from None
-            warn(f"warning: taking over the lock of {run_dir} from PID {owner}, which is gone")
-            path.unlink(missing_ok=True)
+            _take_over(path, run_dir, warn, force)
         except PermissionError:
             raise UsageError(f"{run_dir} is not writable") from None
     else:
         raise UsageError(f"could not lock {run_dir}; another search took it just now")
     try:
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.write(fd, json.dumps(Owner.me().__dict__).encode() + b"\n")
         os.close(fd)
         _held.add(path)
         yield
     finally:
         _held.discard(path)
         _release(path)
+
+
+def _take_over(path: Path, run_dir: Path, warn, force: bool) -> None:
+    """Removes a lock its owner left, or refuses (UsageError) while the owner may be running."""
+    owner = _owner(path)
+    if owner is not None and owner.is_here() and owner.is_alive():
+        raise UsageError(f"{run_dir} is in use by another search ({owner.describe()}); wait "
+                         f"for it, or use another --out") from None
+    if owner is not None and not owner.is_here():
+        if not force:
+            raise UsageError(f"{run_dir} is locked by a search on host {owner.host} (PID "
+                             f"{owner.pid}, started {owner.started}); if that search is gone, "
+                             f"pass --force-unlock") from None
+        warn(f"warning: removing the lock of {run_dir} held by {owner.describe()} "
+             f"(--force-unlock)")
+    else:
+        warn(f"warning: taking over the lock of {run_dir} from "
+             f"PID {owner.pid if owner else None}, which is gone")
+    path.unlink(missing_ok=True)
 
 
 def release_held() -> None:
@@ -59,14 +109,23 @@ def release_held() -> None:
 
 
 def _release(path: Path) -> None:
-    if _owner(path) == os.getpid():
+    owner = _owner(path)
+    if owner is not None and owner.is_here() and owner.pid == os.getpid():
         path.unlink(missing_ok=True)
 
 
-def _owner(path: Path) -> int | None:
+def _owner(path: Path) -> Owner | None:
+    """The lock's owner, None if unreadable (a half-written lock: its writer died)."""
     try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    if text.isdigit():
+        return Owner(socket.gethostname(), int(text))
+    try:
+        record = json.loads(text)
+        return Owner(str(record["host"]), int(record["pid"]), str(record.get("started", "?")))
+    except (ValueError, KeyError, TypeError):
         return None
 
 

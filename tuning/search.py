@@ -70,7 +70,7 @@ def run_search(config: SearchConfig, log=print) -> SearchResult:
     _check_writable(Path(config.out))
     backbone = load_backbone(config)
     try:
-        with run_dir_lock(config.run_dir):
+        with run_dir_lock(config.run_dir, force=config.force_unlock):
             if config.overwrite:
                 _clear(config.run_dir)
             return _locked_search(config, data, backbone, space, log)

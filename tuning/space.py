@@ -139,6 +139,9 @@ def _checked(default, value):
     accepted = (int, float) if expected is float else expected
     if isinstance(value, bool) != (expected is bool) or not isinstance(value, accepted):
         raise TypeError(f"expected {expected.__name__} values. Received: {value!r}")
+    if isinstance(value, str) and value not in config["values"]:  # names the code branches on
+        raise ValueError(f"{value!r} is not one the model supports "
+                         f"({', '.join(map(repr, config['values']))})")
     if kind == "Int" and not config["min_value"] <= value <= config["max_value"]:
         raise ValueError(f"{value} is outside what the model supports "
                          f"({config['min_value']}-{config['max_value']})")
