@@ -1,7 +1,9 @@
 """Grad-CAM (Selvaraju et al., 2017): where in a picture a model looked for the class it predicted.
 
 The heatmap of class c over a feature map A is ReLU(sum_k w_k A_k), with w_k the mean over
-positions of d(score_c)/d(A_k). Which map: the last one of side 4 to 16 in the model (nested
+positions of d(score_c)/d(A_k), score_c the class's score before the softmax, as in the paper:
+the softmax probability's gradient vanishes as the model grows confident (at float32's 1.0 it is
+exactly 0), which would leave a confident prediction a blank map. Which map: the last one of side 4 to 16 in the model (nested
 backbones included, pooling skipped). At CIFAR's 32x32, VGG-16's last convolutions see 2x2 maps
 and every backbone ends at 1x1, whose heatmaps would be 4 squares or one; with
 `--input-size 224` the last convolution layer's 14x14 (or 7x7) map is the one used, as in the
@@ -52,7 +54,9 @@ def grad_cam(model, images: np.ndarray) -> GradCam:
     """
     import tensorflow as tf
 
-    layer = feature_map_layer(model)
+    import keras
+
+    layer, output = feature_map_layer(model), softmax_layer(model)
     seen = {}
     original = layer.call
 
@@ -62,20 +66,34 @@ def grad_cam(model, images: np.ndarray) -> GradCam:
         return seen["map"]
 
     layer.call = recorded
+    output.activation = keras.activations.linear  # the model gives class scores, not probabilities
     try:
         with tf.GradientTape() as tape:
-            probabilities = model(tf.constant(images, tf.float32), training=False)
-            predicted = tf.argmax(probabilities, axis=1)
-            score = tf.gather(probabilities, predicted, batch_dims=1)
+            logits = model(tf.constant(images, tf.float32), training=False)
+            predicted = tf.argmax(logits, axis=1)
+            score = tf.gather(logits, predicted, batch_dims=1)
         gradients = tape.gradient(score, seen["map"])
     finally:
         del layer.call  # back to the class's own method
+        output.activation = keras.activations.softmax
+    probabilities = tf.nn.softmax(logits)
     weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(weights * seen["map"], axis=-1))[..., None]
     cam = tf.image.resize(cam, images.shape[1:3], method="bilinear")[..., 0].numpy()
     cam /= np.maximum(cam.max(axis=(1, 2), keepdims=True), 1e-12)
     return GradCam(cam, predicted.numpy(), tf.reduce_max(probabilities, axis=1).numpy(),
                    layer.name)
+
+
+def softmax_layer(model):
+    """The last layer (nested models searched) ending in a softmax: the classifier output."""
+    import keras
+
+    found = [layer for layer in _layers_in_order(model)
+             if getattr(layer, "activation", None) is keras.activations.softmax]
+    if not found:
+        raise ValueError(f"{model.name} has no softmax output layer")
+    return found[-1]
 
 
 def _layers_in_order(model):

@@ -42,3 +42,20 @@ def test_heatmap_covers_the_evidence_for_the_predicted_class():
         assert heatmap[:14, :14].min() > 0.9 and heatmap[18:, 18:].max() < 0.01
     assert cam.heatmaps[2][18:, 18:].min() > 0.9  # red evidence wherever it is
     assert "call" not in vars(model.get_layer("backbone").get_layer("colours"))  # restored
+
+
+def test_a_confident_prediction_still_shows_its_evidence():
+    """With the softmax probability's gradient a sure model (probability 1.0 in float32) would
+    give a blank map; the class score before the softmax does not vanish."""
+    model = _red_detector()
+    dense = model.layers[-1]
+    kernel, bias = dense.get_weights()
+    dense.set_weights([kernel * 1000, bias])  # logit 1000 for class 0: softmax exactly 1.0
+    images = np.zeros((1, 32, 32, 3), np.float32)
+    images[:, :16, :16, 0] = 255
+    assert model.predict(images, verbose=0)[0, 0] == 1.0
+    cam = grad_cam(model, images)
+    assert cam.confidence[0] == 1.0 and cam.predicted[0] == 0
+    heatmap = cam.heatmaps[0]
+    assert heatmap[:14, :14].min() > 0.9 and heatmap[18:, 18:].max() < 0.01
+    assert dense.activation is keras.activations.softmax  # restored
