@@ -45,7 +45,8 @@ def _weights_of_another_model(path):
     "foreign-weights", "offline-download", "train-size-too-big", "labels-out-of-range",
     "truncated-tarball", "out-is-a-file",
 ])
-def test_bad_input_is_one_line_exit_2_and_damages_nothing(case, finished_run, tmp_path):
+def test_bad_input_is_one_line_exit_2_and_damages_nothing(case, finished_run, tmp_path,
+                                                         monkeypatch):
     corrupt = tmp_path / "corrupt.npz"
     corrupt.write_bytes(b"PK\x03\x04 not really a zip")
     wrong_shape = tmp_path / "gray.npz"
@@ -78,9 +79,15 @@ def test_bad_input_is_one_line_exit_2_and_damages_nothing(case, finished_run, tm
         "labels-out-of-range": ["--data", bad_labels], "truncated-tarball": ["--data", tarball],
         "out-is-a-file": ["--out", a_file],
     }[case]
+    if case == "offline-download":  # offline everywhere, CI's network too: an empty Keras
+        monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # cache, a dead proxy
+        for proxy in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(proxy, "http://127.0.0.1:9")
     before = tree_digest(finished_run)
     done = run_cli(*base, *change)
     assert done.returncode == 2, done.stderr
+    if case == "offline-download":
+        assert "could not download CIFAR-100" in done.stderr and "--data synthetic" in done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "error" in lines[0] and "Traceback" not in done.stderr, done.stderr
     assert tree_digest(finished_run) == before

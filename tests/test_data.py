@@ -182,3 +182,39 @@ def test_a_half_written_synthetic_cache_is_rebuilt_not_used():
     np.testing.assert_array_equal(first.images, again.images)
     with np.load(cache, allow_pickle=False) as rebuilt:
         assert rebuilt["images"].shape == (10_000, 32, 32, 3)
+
+
+def _keras_cache_holding(tmp_path, monkeypatch, train_bytes: bytes) -> Path:
+    """What `keras.utils.get_file` returns for CIFAR-100, with `train` replaced by ours."""
+    import keras
+
+    folder = tmp_path / "cifar-100-python-target"
+    (folder / "cifar-100-python").mkdir(parents=True)
+    (folder / "cifar-100-python" / "train").write_bytes(train_bytes)
+    asked = {}
+
+    def get_file(**kwargs):
+        asked.update(kwargs)
+        return str(folder)
+
+    monkeypatch.setattr(keras.utils, "get_file", get_file)
+    return asked
+
+
+def test_the_keras_download_is_read_with_the_restricted_unpickler(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    asked = _keras_cache_holding(tmp_path, monkeypatch, pickle.dumps({b"data": _Boom()}))
+    with pytest.raises(UsageError, match="downloaded CIFAR-100 .* unreadable .*refused to load"):
+        data.read_split("keras", "train")
+    assert not (tmp_path / "pwned").exists()
+    assert asked["file_hash"] == data.KERAS_SHA256 and asked["extract"]  # Keras's own download
+
+
+def test_the_keras_download_in_the_official_layout_is_read(tmp_path, monkeypatch):
+    images = np.arange(2 * 32 * 32 * 3, dtype=np.uint8).reshape(2, 32, 32, 3)
+    batch = {b"data": images.transpose(0, 3, 1, 2).reshape(2, -1), b"fine_labels": [3, 99],
+             b"coarse_labels": [label_names().fine_to_coarse[3], label_names().fine_to_coarse[99]]}
+    _keras_cache_holding(tmp_path, monkeypatch, pickle.dumps(batch))
+    split = data.read_split("keras", "train")
+    np.testing.assert_array_equal(split.images, images)
+    assert split.fine.tolist() == [3, 99]

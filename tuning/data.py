@@ -25,6 +25,9 @@ from tuning.errors import UsageError
 from tuning.labels import NUM_COARSE, NUM_FINE, label_names
 
 BUILTIN_SOURCES = ("keras", "synthetic")
+# What keras.datasets.cifar100.load_data() downloads (Keras 3), checked by the same hash.
+KERAS_ORIGIN = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
+KERAS_SHA256 = "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7"
 OFFLINE_HINT = ("use --data PATH (a cifar-100-python/ directory, its .tar.gz or an .npz) "
                 "or --data synthetic")
 
@@ -140,16 +143,24 @@ def _cached_synthetic(split: str):
 
 
 def _download(split: str):
+    """CIFAR-100 as `keras.datasets.cifar100.load_data()` fetches it (same file, checksum and
+    cache folder, ~/.keras/datasets), read with our restricted unpickler instead of Keras's full
+    one: a file someone else left in that folder cannot run code here."""
     import keras  # deferred: keeps `--help` and usage errors free of TensorFlow
 
     try:
-        train, test = keras.datasets.cifar100.load_data(label_mode="fine")
-        coarse_train, coarse_test = keras.datasets.cifar100.load_data(label_mode="coarse")
+        folder = keras.utils.get_file(fname="cifar-100-python-target", origin=KERAS_ORIGIN,
+                                      extract=True, file_hash=KERAS_SHA256)
     except Exception as error:  # keras raises a bare Exception for URL failures
         raise UsageError(f"could not download CIFAR-100 ({_first_line(error)}); offline? "
                          + OFFLINE_HINT) from None
-    (images, fine), (_, coarse) = (train, coarse_train) if split == "train" else (test, coarse_test)
-    return images, fine.reshape(-1), coarse.reshape(-1)
+    try:
+        return _read_python_dir(Path(folder), split)
+    except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError,
+            pickle.UnpicklingError) as error:
+        raise UsageError(f"the downloaded CIFAR-100 in {folder} is unreadable "
+                         f"({type(error).__name__}: {_first_line(error)}); delete it to "
+                         f"download it again") from None
 
 
 def _read_local(path: Path, split: str):
