@@ -9,7 +9,7 @@ from pathlib import Path
 from tuning.config import SearchConfig
 from tuning.errors import UsageError
 from tuning.records import TRIALS_FILE
-from tuning.search import CONFIG_FILE
+from tuning.identity import CONFIG_FILE
 
 
 @dataclass(frozen=True)

@@ -134,7 +134,7 @@ def test_resuming_with_another_method_setting_is_refused(runs):
     before = tree_digest(runs / "scratch")
     done = run_cli("search", "--method", "scratch", *TINY, "--max-epochs", "3", "--out", runs)
     assert done.returncode == 2
-    assert "--overwrite" in done.stderr and "max_epochs=2" in done.stderr
+    assert "--overwrite" in done.stderr and "max_epochs 2 (now 3)" in done.stderr
     assert tree_digest(runs / "scratch") == before
 
 

@@ -27,20 +27,17 @@ from tuning.data import SearchData, load_search_data
 from tuning.errors import SearchFailed, UsageError
 from tuning.features import hypermodel_for, load_backbone
 from tuning.files import atomic_path, atomic_write_text
+from tuning.identity import CONFIG_FILE, check_resumable, config_record
 from tuning.lock import LOCK_FILE, run_dir_lock
 from tuning.records import ENDED
 from tuning.runtime import forget_custom_gradients, release_memory
 
-CONFIG_FILE, BEST_MODEL_FILE = "search_config.json", "best_model.keras"
+BEST_MODEL_FILE = "best_model.keras"
 MAX_CONSECUTIVE_FAILED = 5  # trials failing in a row (a fault in the setup) stop the search
 CHIEF_WAIT_SECONDS = 600  # how long a worker waits for its chief to start serving
 IDLE_WAIT_SECONDS = 1.0  # between a worker's asks while the oracle has no trial ready
 # Errors of the disk, not of the code: reported in one line, like a usage error.
 _WRITE_FAILURES = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
-# Settings that define a search: resuming a directory with other values would mix two searches.
-# (`cache` too: cached trials checkpoint a head-sized model, uncached ones the whole model.)
-_IDENTITY = ("method", "tuner", "preset", "max_epochs", "factor", "data", "backbone",
-             "input_size", "cache", "space", "max_madds")
 
 
 @dataclass
@@ -64,7 +61,7 @@ def run_search(config: SearchConfig, log=print) -> SearchResult:
     """
     if config.worker:
         return _worker_search(config, log)
-    _check_resumable(config)
+    check_resumable(config)
     space = _space_overrides(config)
     data = load_search_data(config.data, config.val_size, config.train_size, config.seed)
     _check_writable(Path(config.out))
@@ -104,7 +101,7 @@ def _worker_search(config: SearchConfig, log) -> SearchResult:
         if not (config.run_dir / CONFIG_FILE).is_file():
             raise UsageError(f"no search_config.json in {config.run_dir}: give the worker the "
                              f"chief's --out, on a disk both can reach")
-        _check_resumable(config)
+        check_resumable(config)
         space = _space_overrides(config)
         data = load_search_data(config.data, config.val_size, config.train_size, config.seed)
         backbone = load_backbone(config)
@@ -166,7 +163,7 @@ def _locked_search(config: SearchConfig, data: SearchData, backbone, space,
             log(f"time budget {format_duration(config.time_budget)}: "
                 f"{format_duration(tuner.clock.left())} left")
         _forget_ended(tuner.oracle)
-        atomic_write_text(config.run_dir / CONFIG_FILE, config.to_json())
+        atomic_write_text(config.run_dir / CONFIG_FILE, config_record(config))
         if config.space:  # the overrides as used, even if the user's file changes later
             atomic_write_text(config.run_dir / "space.toml", Path(config.space).read_text())
         return _search(config, tuner, data, resumed)
@@ -193,22 +190,6 @@ def _prepare_keras(config: SearchConfig) -> None:
     # need the weights, so Keras's warning about skipping them says nothing to act on.
     warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
     keras.utils.set_random_seed(config.seed)
-
-
-def _check_resumable(config: SearchConfig) -> None:
-    path = config.run_dir / CONFIG_FILE
-    if config.overwrite or not path.exists():
-        return
-    try:
-        previous = SearchConfig.from_json(path.read_text())
-    except (ValueError, TypeError, UsageError):
-        raise UsageError(f"{path} is unreadable; pass --overwrite to start afresh or choose "
-                         f"another --out") from None
-    changed = [k for k in _IDENTITY if getattr(previous, k) != getattr(config, k)]
-    if changed:
-        was = ", ".join(f"{k}={getattr(previous, k)!r}" for k in changed)
-        raise UsageError(f"{config.run_dir} holds a search with {was}; resuming it with other "
-                         f"settings would mix two searches: pass --overwrite or another --out")
 
 
 def _check_writable(out: Path) -> None:

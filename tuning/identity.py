@@ -1,0 +1,89 @@
+"""What makes a search the same search: resuming (or joining as a worker) anything else is refused.
+
+A search's identity is every setting that changes what a trial computes or how it is scored
+(the split, the data, the model space, training), plus fingerprints of the files those settings
+name: the `--space` file's content, a `--weights` file's content and a local `--data` path's
+size and modification time. They are written into `search_config.json` when the search starts
+and compared before anything is touched on a resume. Settings that only say how long or where
+to run (`--max-trials`, `--time-budget`, `--verbose`, worker names and timeouts) may change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from tuning.config import SearchConfig
+from tuning.errors import UsageError
+
+CONFIG_FILE = "search_config.json"
+IDENTITY = ("method", "tuner", "preset", "max_epochs", "factor", "hyperband_iterations", "seed",
+            "batch_size", "data", "backbone", "weights", "train_size", "val_size", "input_size",
+            "fine_tune_head_epochs", "cache", "space", "patience", "max_madds")
+
+
+def config_record(config: SearchConfig) -> str:
+    """`search_config.json`: the settings, with the fingerprints of the files they name."""
+    record = json.loads(config.to_json())
+    record["fingerprints"] = fingerprints(config)
+    return json.dumps(record, indent=2, sort_keys=True)
+
+
+def fingerprints(config: SearchConfig) -> dict:
+    """Content hashes of the space and weights files, size and time of a local data path."""
+    found = {}
+    if config.space:
+        found["space file content"] = _sha256(Path(config.space))
+    if config.weights not in ("imagenet", "none"):
+        found["weights file content"] = _sha256(Path(config.weights))
+    if config.data not in ("keras", "synthetic"):
+        found["data files (size, modified)"] = _stat(Path(config.data))
+    return found
+
+
+def check_resumable(config: SearchConfig) -> None:
+    """Refuses (UsageError) to resume a run directory that holds another search."""
+    path = config.run_dir / CONFIG_FILE
+    if config.overwrite or not path.exists():
+        return
+    try:
+        text = path.read_text()
+        previous = SearchConfig.from_json(text)
+        stored = json.loads(text).get("fingerprints")
+    except (ValueError, TypeError, UsageError):
+        raise UsageError(f"{path} is unreadable; pass --overwrite to start afresh or choose "
+                         f"another --out") from None
+    changed = [f"{k} {getattr(previous, k)!r} (now {getattr(config, k)!r})" for k in IDENTITY
+               if getattr(previous, k) != getattr(config, k)]
+    if stored is not None:  # (written by versions that record them)
+        now = fingerprints(config)
+        changed += [f"{k} changed" for k in sorted(set(stored) | set(now))
+                    if stored.get(k) != now.get(k) and k not in _named_by(changed)]
+    if changed:
+        raise UsageError(f"{config.run_dir} holds another search: {'; '.join(changed)}; resuming "
+                         f"it would mix two searches: pass --overwrite or another --out")
+
+
+def _named_by(changed: list[str]) -> set[str]:
+    """Fingerprints not worth a mention: their setting itself changed (another file)."""
+    names = {line.split(" ", 1)[0] for line in changed}
+    return {key for key, setting in (("space file content", "space"),
+                                     ("weights file content", "weights"),
+                                     ("data files (size, modified)", "data")) if setting in names}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _stat(path: Path) -> list | None:
+    if not path.exists():
+        return None  # reading the data says what is wrong
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return [[str(p.relative_to(path) if path.is_dir() else p.name), p.stat().st_size,
+             p.stat().st_mtime_ns] for p in files]
