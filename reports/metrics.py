@@ -21,7 +21,7 @@ def test_metrics(probabilities: np.ndarray, fine: np.ndarray, fine_to_coarse: np
                "coarse_accuracy": float((fine_to_coarse[predicted] == fine_to_coarse[fine]).mean())}
     for average in ("macro", "weighted"):
         p, r, f, _ = precision_recall_fscore_support(fine, predicted, average=average,
-                                                     labels=np.arange(probabilities.shape[1]),
+                                                     labels=np.unique(fine),  # classes held
                                                      zero_division=0)
         metrics.update({f"{average}_precision": float(p), f"{average}_recall": float(r),
                         f"{average}_f1": float(f)})

@@ -59,10 +59,13 @@ def plot_per_class_f1(report, path: Path, shown: int = 15) -> None:
     classes = report.iloc[:-3]["f1-score"].sort_values()  # drop accuracy / macro / weighted rows
     picked = classes.iloc[np.r_[0:shown, -shown:0]] if len(classes) > 2 * shown else classes
     fig, ax = plt.subplots(figsize=(9, 9))
-    colours = ["tab:red"] * min(shown, len(picked)) + ["tab:green"] * (len(picked) - shown)
+    colours = (["tab:red"] * shown + ["tab:green"] * shown if len(classes) > 2 * shown
+               else ["tab:blue"] * len(picked))
     ax.barh(range(len(picked)), picked.values, color=colours[:len(picked)])
     ax.set_yticks(range(len(picked)), picked.index, fontsize=8)
-    ax.set(xlabel="F1", xlim=(0, 1), title=f"per-class F1: worst {shown} (red), best {shown} (green)")
+    title = (f"per-class F1: worst {shown} (red), best {shown} (green)" if len(classes) > 2 * shown
+             else f"per-class F1 of all {len(classes)} classes")
+    ax.set(xlabel="F1", xlim=(0, 1), title=title)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

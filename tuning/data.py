@@ -56,8 +56,10 @@ class SearchData:
     source: str
 
     def describe(self) -> str:
+        classes = len(np.unique(self.train.fine))
+        held = "" if classes == NUM_FINE else f", {classes} of the {NUM_FINE} classes"
         return (f"data: {self.source} ({len(self.train)} train / "
-                f"{len(self.validation)} validation images)")
+                f"{len(self.validation)} validation images{held})")
 
 
 def load_search_data(source: str, val_size: int | None = None, train_size: int | None = None,
@@ -66,12 +68,14 @@ def load_search_data(source: str, val_size: int | None = None, train_size: int |
 
     Args:
         source: "keras", "synthetic" or a local path.
-        val_size: validation images (default 5,000, or a quarter of `train_size` if smaller).
+        val_size: validation images (default 5,000, or a quarter of `train_size`, or of the
+            data when it has no `train_size`, if smaller; at least one per class present).
         train_size: training images kept after the validation split (default: all the rest).
         seed: seeds both the split and the subset.
     """
     full = read_split(source, "train")
-    val_size = default_val_size(train_size) if val_size is None else val_size
+    if val_size is None:
+        val_size = default_val_size(train_size or len(full), len(np.unique(full.fine)))
     rest, validation = stratified_split(full, val_size, seed, what="--val-size")
     if train_size is not None and train_size != len(rest):
         if train_size > len(rest):
@@ -81,17 +85,19 @@ def load_search_data(source: str, val_size: int | None = None, train_size: int |
     return SearchData(rest, validation, describe_source(source))
 
 
-def default_val_size(train_size: int | None) -> int:
-    return 5000 if train_size is None else min(5000, max(NUM_FINE, train_size // 4))
+def default_val_size(images: int, classes: int = NUM_FINE) -> int:
+    """5,000, or a quarter of `images` if smaller, but one image per class at the least."""
+    return min(5000, max(classes, images // 4))
 
 
 def stratified_split(split: Split, size: int, seed: int, what: str) -> tuple[Split, Split]:
     """Returns (the rest, `size` images), each class in proportion."""
     from sklearn.model_selection import train_test_split
 
-    if not NUM_FINE <= size < len(split):
-        raise UsageError(f"{what} must be between {NUM_FINE} (one image per class) and "
-                         f"{len(split) - 1}. Received: {size}")
+    classes = len(np.unique(split.fine))
+    if not classes <= size < len(split):
+        raise UsageError(f"{what} must be between {classes} (one image per class present) "
+                         f"and {len(split) - 1}. Received: {size}")
     rest, picked = train_test_split(np.arange(len(split)), test_size=size, random_state=seed,
                                     stratify=split.fine)
     return split.subset(np.sort(rest)), split.subset(np.sort(picked))
@@ -102,7 +108,7 @@ def describe_source(source: str) -> str:
         return f"synthetic (cifar-tune stand-in v{synthetic.VERSION})"
     if source == "keras":
         return "CIFAR-100 (keras.datasets download)"
-    return f"CIFAR-100 from {source}"
+    return f"images from {source}"  # the user's: it may hold only some of CIFAR-100's classes
 
 
 def read_split(source: str, split: str) -> Split:
