@@ -206,8 +206,10 @@ def test_a_trial_reported_twice_counts_once_and_is_not_run_again(tmp_path):
     ended = []
     servicer = distributed._chief_servicer(oracle, ended.append)
 
-    def report(trial_id, score):  # what a worker sends: its own copy of the trial
-        oracle.update_trial(trial_id, {"val_accuracy": score})
+    def report(trial_id, score):  # what a worker sends: its metrics, then its copy of the trial
+        service = protos.get_service()
+        servicer.UpdateTrial(service.UpdateTrialRequest(
+            trial_id=trial_id, metrics={"val_accuracy": score}, step=0), None)
         copy = Trial.from_proto(oracle.trials[trial_id].to_proto())
         copy.status = "COMPLETED"
         servicer.EndTrial(protos.get_service().EndTrialRequest(trial=copy.to_proto()), None)
@@ -222,7 +224,8 @@ def test_a_trial_reported_twice_counts_once_and_is_not_run_again(tmp_path):
     distributed._requeue(oracle, "w1")
     assert oracle.create_trial("w2").trial_id == b
     report(b, 0.5)  # w1's
-    report(b, 0.1)  # w2's: not counted
+    report(b, 0.9)  # w2's, higher: not counted
     assert [t.trial_id for t in ended] == [a, ended[1].trial_id, b]
     assert oracle.end_order == [t.trial_id for t in ended] and not oracle.ongoing_trials
     assert oracle.trials[b].score == 0.5
+    assert oracle.trials[b].metrics.get_best_value("val_accuracy") == 0.5  # w2's metrics dropped

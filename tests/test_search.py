@@ -192,3 +192,28 @@ def test_trials_leave_no_custom_gradient_registrations_behind():
     keras.backend.clear_session()
     model = create_hypermodel("scratch").build(fixed_hyperparameters(SEED_PRESETS["scratch"]))
     assert np.isfinite(model.fit(x, y, epochs=1, verbose=0).history["loss"][0])
+
+
+def test_a_failed_trial_that_scored_higher_is_never_the_best(tmp_path):
+    """A trial that logged a high val accuracy and then failed (e.g. NaN in a later epoch, or
+    a score a worker reported before dying) ranks below every completed trial."""
+    import keras_tuner as kt
+
+    from tuning.records import TrialRecorder
+
+    trials = []
+    for trial_id, status, score in (("0000", "FAILED", 0.9), ("0001", "COMPLETED", 0.5),
+                                    ("0002", "COMPLETED", 0.4)):
+        hp = kt.HyperParameters()
+        hp.Fixed("dropout", float(trial_id[-1]) / 10)
+        trial = kt.engine.trial.Trial(hp, trial_id=trial_id, status=status)
+        trial.metrics.register("val_accuracy", "max")
+        trial.metrics.update("val_accuracy", score, step=0)
+        trial.score, trial.best_step = score, 0
+        trials.append(trial)
+    recorder = TrialRecorder(tmp_path, 3, 3, {"data": "synthetic"}, log=None)
+    recorder.export(trials)
+    best = json.loads((tmp_path / "best_hyperparameters.json").read_text())
+    assert best["trial_id"] == "0001" and best["val_accuracy"] == 0.5
+    rows = pd.read_csv(tmp_path / "trials.csv", dtype={"trial_id": str}).set_index("trial_id")
+    assert math.isnan(rows.loc["0000", "val_accuracy"])  # a failed trial shows no score to rank

@@ -222,6 +222,12 @@ def _chief_servicer(oracle, on_trial_end):
                     self.stop_triggered = True
             return protos.get_service().CreateTrialResponse(trial=trial.to_proto())
 
+        def UpdateTrial(self, request, context):
+            trial = self.oracle.trials.get(request.trial_id)
+            if trial is not None and trial.status in ENDED:  # a second worker's late metrics
+                return protos.get_service().UpdateTrialResponse(trial=trial.to_proto())
+            return super().UpdateTrial(request, context)
+
         def EndTrial(self, request, context):
             trial_id = request.trial.trial_id
             if not _take_report(self.oracle, trial_id):
