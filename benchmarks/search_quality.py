@@ -119,7 +119,7 @@ class Contender:
             self.error = f"exit {self.process.returncode}: " + " | ".join(tail)[-500:]
 
     def best(self) -> float | None:
-        scores = [json.loads(p.read_text()).get("score")
+        scores = [_val_accuracy(json.loads(p.read_text()))
                   for p in self.folder.rglob("trial.json")]
         epochs = self.folder / "epochs.jsonl"
         if epochs.is_file():
@@ -131,6 +131,15 @@ class Contender:
     def result(self) -> dict:
         return {"command": " ".join(self.command or []), "minutes_run": round(self.active / 60, 2),
                 "best_val_accuracy": self.best(), "curve": self.curve, "error": self.error}
+
+
+def _val_accuracy(trial: dict) -> float | None:
+    """A completed keras-tuner trial's best recorded val accuracy (not its `score`: AutoKeras's
+    objective is val_loss)."""
+    if trial.get("status") != "COMPLETED":
+        return None
+    metric = trial.get("metrics", {}).get("metrics", {}).get("val_accuracy", {})
+    return max((o["value"][0] for o in metric.get("observations", [])), default=None)
 
 
 def take_turns(contenders: list[Contender], budget: float, slice_seconds: float) -> None:

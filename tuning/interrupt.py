@@ -61,8 +61,8 @@ def raise_if_interrupted() -> None:
 def exits_promptly(message: str, cleanup=lambda: None, grace: float = GRACE_SECONDS):
     """For a command's main function: a Ctrl-C ends the process with `message` and exit 130.
 
-    When KeyboardInterrupt reaches the block, `message` goes to stderr and the process ends at
-    once. When the main thread has not acted on a Ctrl-C after `grace` seconds (stuck in a long
+    When KeyboardInterrupt reaches the block, `cleanup` runs, `message` goes to stderr and the
+    process ends at once. When the main thread has not acted on a Ctrl-C after `grace` seconds (stuck in a long
     TensorFlow op, or the exception swallowed), a watchdog thread calls `cleanup` (e.g. remove
     our lock file), prints `message` and ends it. Not for library code: it ends the process.
     """
@@ -76,7 +76,7 @@ def exits_promptly(message: str, cleanup=lambda: None, grace: float = GRACE_SECO
     try:
         yield
     except KeyboardInterrupt:
-        _exit_now(message, lambda: None)
+        _exit_now(message, cleanup)
     finally:
         if watching:
             signal.set_wakeup_fd(previous)
