@@ -112,6 +112,24 @@ def test_flip_dataset_draws_each_image_plainly_or_flipped_and_uses_both(cache):
     assert seen_plain + seen_flipped == 96 and seen_plain > 10 and seen_flipped > 10
 
 
+def test_only_the_last_layers_views_stay_in_memory(cache):
+    import gc
+    import weakref
+
+    block4 = cut_layer("vgg16", 1)
+    first = cache.dataset(block4, "train", flip=True)
+    assert cache.dataset(block4, "train", flip=True) is first  # reused while its layer is in use
+    cache.dataset(block4, "validation")
+    gone = weakref.ref(first)
+    del first
+    cache.dataset(cut_layer("vgg16", 2), "train", flip=True)  # a trial one block deeper
+    gc.collect()
+    assert gone() is None  # the other layer's tensors can be freed
+    assert set(cache._datasets) == {("train", True)}
+    x, y = next(iter(cache.dataset(block4, "train")))  # read again from disk when needed
+    assert x.shape[1:] == cache.shape(block4) and len(y) == 16
+
+
 def test_cache_is_reused_and_a_damaged_or_hostile_file_is_rebuilt(cache):
     layers = [cut_layer("vgg16", blocks) for blocks in range(4)]
     assert cache.prepare(layers) is None  # everything on disk: nothing recomputed

@@ -47,7 +47,7 @@ class FeatureCache:
         root = Path(root) if root is not None else cache_dir() / "features"
         self.folder = root / f"{backbone.name}-{weights_hash(backbone)}-{input_size}px"
         self._images = {split: images_hash(images) for split, images in self.splits.items()}
-        self._datasets = {}
+        self._datasets, self._held_layer = {}, None
 
     def shape(self, layer: str) -> tuple:
         return tuple(self.backbone.get_layer(layer).output.shape[1:])
@@ -77,8 +77,18 @@ class FeatureCache:
         return time.perf_counter() - start
 
     def dataset(self, layer: str, split: str, flip: bool = False):
-        """Batches of (activations, fine labels); train batches shuffled, views flipped at random."""
-        key = (layer, split, flip and split == "train")
+        """Batches of (activations, fine labels); train batches shuffled, views flipped at random.
+
+        The datasets hold their arrays in memory (as tensors: per-batch reads from the
+        memory-mapped files would slow the cached epoch), so only the views of the last layer
+        asked for are kept: a `finetune` search over 1-3 unfrozen blocks would otherwise hold
+        every layer's train views (plain and flipped) at once, several GB at full size. Another
+        layer's views are read again from disk when a trial needs them.
+        """
+        if layer != self._held_layer:
+            self._datasets.clear()
+            self._held_layer = layer
+        key = (split, flip and split == "train")
         if key not in self._datasets:
             self._datasets[key] = self._make_dataset(layer, split, flip and split == "train")
         return self._datasets[key]
