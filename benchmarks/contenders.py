@@ -4,30 +4,16 @@
 
 Run as a script, also by another venv's Python (AutoKeras's): it needs only numpy, Keras and the
 contender's own package, reads the split the orchestrator saved (`allow_pickle=False`), and
-leaves its results in FOLDER (keras-tuner's `trial.json` files, or `epochs.jsonl`).
+leaves its results in FOLDER (keras-tuner's `trial.json` files, or Keras's `epochs.csv` log).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import keras
 import numpy as np
-
-
-class EpochLog(keras.callbacks.Callback):
-    """Appends each epoch's val accuracy to a JSON-lines file (read between turns)."""
-
-    def __init__(self, path: Path):
-        super().__init__()
-        self.path = path
-
-    def on_epoch_end(self, epoch, logs=None):
-        with self.path.open("a") as f:
-            f.write(json.dumps({"epoch": epoch + 1,
-                                "val_accuracy": float(logs["val_accuracy"])}) + "\n")
 
 
 def main(name: str, folder: str, seed: str, data: str, repo: str, max_epochs: str,
@@ -70,7 +56,7 @@ def seed_cnn(x, y, x_val, y_val, folder: str) -> None:
 
     model = create_hypermodel("scratch").build(fixed_hyperparameters(SEED_PRESETS["scratch"]))
     model.fit(x, y, validation_data=(x_val, y_val), epochs=100_000, batch_size=128, verbose=0,
-              callbacks=[EpochLog(Path(folder) / "epochs.jsonl")])
+              callbacks=[keras.callbacks.CSVLogger(str(Path(folder) / "epochs.csv"))])
 
 
 if __name__ == "__main__":

@@ -24,19 +24,20 @@ validation images, the search's own split):
               If it cannot run, the JSON says why.
 
 Every contender runs with oneDNN on (`TF_ENABLE_ONEDNN_OPTS=1`), so all use the same kernels
-whatever the CPU. Machine noise is shared out by taking turns: every contender starts stopped (SIGSTOP) and runs
-in slices (`--slice`, 30 s) one after another, so each slice of noise falls on them in turn; a
-contender's clock counts only its own slices, and it is killed when they reach the budget. After
-each slice the orchestrator reads the contender's best validation accuracy so far from disk
-(keras-tuner's `trial.json` scores, the seed run's per-epoch log): a trial still running when
-the budget ends counts for nothing, as for a user who stops there. Writes
-`benchmarks/results/search-quality-<date>.json` and the plot beside it (best validation
-accuracy against minutes, one line per contender).
+whatever the CPU. Machine noise is shared out by taking turns: every contender starts stopped
+(SIGSTOP) and runs in slices (`--slice`, 30 s) one after another, so each slice of noise falls on
+them in turn; a contender's clock counts only its own slices, and it is killed when they reach the
+budget. After each slice the orchestrator reads the contender's best validation accuracy so far
+from disk (the val accuracy in a completed trial's keras-tuner `trial.json`, the seed run's
+per-epoch log): a trial still running when the budget ends counts for nothing, as for a user who
+stops there. Writes `benchmarks/results/search-quality-<date>.json` and the plot beside it (best
+validation accuracy against minutes, one line per contender).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import signal
@@ -121,10 +122,10 @@ class Contender:
     def best(self) -> float | None:
         scores = [_val_accuracy(json.loads(p.read_text()))
                   for p in self.folder.rglob("trial.json")]
-        epochs = self.folder / "epochs.jsonl"
+        epochs = self.folder / "epochs.csv"  # Keras's CSVLogger, flushed every epoch
         if epochs.is_file():
-            scores += [json.loads(line)["val_accuracy"]
-                       for line in epochs.read_text().splitlines() if line.strip()]
+            with epochs.open() as f:
+                scores += [float(row["val_accuracy"]) for row in csv.DictReader(f)]
         scores = [s for s in scores if isinstance(s, (int, float))]
         return max(scores, default=None)
 
@@ -187,9 +188,7 @@ def save_split(path: Path, seed: int) -> Path:
 
 
 def _env() -> dict:
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "1",
-            "CIFAR_TUNE_CACHE": os.environ.get("CIFAR_TUNE_CACHE",
-                                               str(Path.home() / ".cache" / "cifar-tune"))}
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "1"}
 
 
 def save(record: dict, folder: Path, name: str) -> None:

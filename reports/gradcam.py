@@ -3,7 +3,8 @@
 The heatmap of class c over a feature map A is ReLU(sum_k w_k A_k), with w_k the mean over
 positions of d(score_c)/d(A_k), score_c the class's score before the softmax, as in the paper:
 the softmax probability's gradient vanishes as the model grows confident (at float32's 1.0 it is
-exactly 0), which would leave a confident prediction a blank map. Which map: the last one of side 4 to 16 in the model (nested
+exactly 0), which would leave a confident prediction a blank map. Which map: the last one of
+side 4 to 16 in the model (nested
 backbones included, pooling skipped). At CIFAR's 32x32, VGG-16's last convolutions see 2x2 maps
 and every backbone ends at 1x1, whose heatmaps would be 4 squares or one; with
 `--input-size 224` the last convolution layer's 14x14 (or 7x7) map is the one used, as in the
@@ -52,9 +53,8 @@ def grad_cam(model, images: np.ndarray) -> GradCam:
     Records the feature map by wrapping its layer's `call` for one forward pass under a
     gradient tape, which reaches layers inside nested backbones as well as top-level ones.
     """
-    import tensorflow as tf
-
     import keras
+    import tensorflow as tf
 
     layer, output = feature_map_layer(model), softmax_layer(model)
     seen = {}

@@ -31,11 +31,13 @@ HYPERMODELS = {
 
 def create_hypermodel(method: str, weights: str = "imagenet", input_size: int = 32,
                       head_epochs: int = 1, features=None,
-                      backbone: str = "vgg16", epochs: int = 27) -> kt.HyperModel:
+                      backbone: str = "vgg16", epochs: int = 9) -> kt.HyperModel:
     """The HyperModel of `method` ("scratch", "feature" or "finetune").
 
     `features` (a feature cache, see `blocks.BackboneHyperModel`) makes the backbone methods
     train on cached activations; "scratch" has no backbone and ignores it and `backbone`.
+    `epochs` is the span of a "scratch" learning-rate schedule (the search's `--max-epochs`,
+    default 9 as there).
     """
     if method == "scratch":
         return scratch.ScratchCNN(epochs, name="scratch")

@@ -60,7 +60,7 @@ class ScratchCNN(kt.HyperModel):
         schedule_epochs: the epochs a learning-rate schedule spans.
     """
 
-    def __init__(self, schedule_epochs: int = 27, **kwargs):
+    def __init__(self, schedule_epochs: int = 9, **kwargs):
         super().__init__(**kwargs)
         self.schedule_epochs = schedule_epochs
 

@@ -48,11 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     space.add_argument("--seed", type=int, default=1)
     space.add_argument("--space", default=None, metavar="FILE.toml", help="override searched "
                        "ranges or fix values (print the defaults: python -m tuning space)")
-    space.add_argument("--max-madds", type=_parsed_by(parse_madds), default=None, metavar="N", help="refuse, as "
-                       "a failed trial, a model costing more multiply-adds per image (e.g. 60M, "
-                       "1.5G); bounds a trial's time on small budgets (default: no cap)")
-    space.add_argument("--time-budget", type=_parsed_by(parse_duration), default=None, metavar="DURATION",
-                       help="stop the search after this long (e.g. 30m, 2h; summed over the "
+    space.add_argument("--max-madds", type=_parsed_by(parse_madds), default=None, metavar="N",
+                       help="refuse, as a failed trial, a model costing more multiply-adds per "
+                       "image (e.g. 60M, 1.5G); bounds a trial's time on small budgets "
+                       "(default: no cap)")
+    space.add_argument("--time-budget", type=_parsed_by(parse_duration), default=None,
+                       metavar="DURATION", help="stop the search after this long (e.g. 30m, 2h; summed over the "
                        "runs that resume it): no trial starts after it, the running one stops "
                        "at its next epoch end (default: no limit)")
 

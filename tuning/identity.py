@@ -21,6 +21,10 @@ CONFIG_FILE = "search_config.json"
 IDENTITY = ("method", "tuner", "preset", "max_epochs", "factor", "hyperband_iterations", "seed",
             "batch_size", "data", "backbone", "weights", "train_size", "val_size", "input_size",
             "fine_tune_head_epochs", "cache", "space", "patience", "max_madds")
+# The fingerprint of each setting that names a file (not mentioned when the setting changed).
+_FINGERPRINT = {"space": "space file content", "weights": "weights file content",
+                "data": "data files (size, modified)"}
+_FILE_OF = {fingerprint: setting for setting, fingerprint in _FINGERPRINT.items()}
 
 
 def config_record(config: SearchConfig) -> str:
@@ -34,11 +38,11 @@ def fingerprints(config: SearchConfig) -> dict:
     """Content hashes of the space and weights files, size and time of a local data path."""
     found = {}
     if config.space:
-        found["space file content"] = _sha256(Path(config.space))
+        found[_FINGERPRINT["space"]] = _sha256(Path(config.space))
     if config.weights not in ("imagenet", "none"):
-        found["weights file content"] = _sha256(Path(config.weights))
+        found[_FINGERPRINT["weights"]] = _sha256(Path(config.weights))
     if config.data not in ("keras", "synthetic"):
-        found["data files (size, modified)"] = _stat(Path(config.data))
+        found[_FINGERPRINT["data"]] = _stat(Path(config.data))
     return found
 
 
@@ -54,23 +58,15 @@ def check_resumable(config: SearchConfig) -> None:
     except (ValueError, TypeError, UsageError):
         raise UsageError(f"{path} is unreadable; pass --overwrite to start afresh or choose "
                          f"another --out") from None
-    changed = [f"{k} {getattr(previous, k)!r} (now {getattr(config, k)!r})" for k in IDENTITY
-               if getattr(previous, k) != getattr(config, k)]
+    settings = [k for k in IDENTITY if getattr(previous, k) != getattr(config, k)]
+    changed = [f"{k} {getattr(previous, k)!r} (now {getattr(config, k)!r})" for k in settings]
     if stored is not None:  # (written by versions that record them)
         now = fingerprints(config)
         changed += [f"{k} changed" for k in sorted(set(stored) | set(now))
-                    if stored.get(k) != now.get(k) and k not in _named_by(changed)]
+                    if stored.get(k) != now.get(k) and _FILE_OF.get(k) not in settings]
     if changed:
         raise UsageError(f"{config.run_dir} holds another search: {'; '.join(changed)}; resuming "
                          f"it would mix two searches: pass --overwrite or another --out")
-
-
-def _named_by(changed: list[str]) -> set[str]:
-    """Fingerprints not worth a mention: their setting itself changed (another file)."""
-    names = {line.split(" ", 1)[0] for line in changed}
-    return {key for key, setting in (("space file content", "space"),
-                                     ("weights file content", "weights"),
-                                     ("data files (size, modified)", "data")) if setting in names}
 
 
 def _sha256(path: Path) -> str:

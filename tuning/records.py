@@ -107,7 +107,7 @@ class TrialRecorder:
         self._epoch_counts[trial.trial_id] = {"epochs_run": epochs}
         if warm_ups:  # fine-tuning: what the tuner counted fine-tuned, after a head warm-up
             self._epoch_counts[trial.trial_id].update(head_epochs_run=sum(warm_ups),
-                                                finetune_epochs_run=epochs)
+                                                      finetune_epochs_run=epochs)
         scores = [v for h in histories for v in h.get("val_accuracy", [])]
         self._scores[trial.trial_id] = max(scores, default=None)
 
@@ -175,7 +175,8 @@ class TrialRecorder:
             eta = f", ETA <= {format_duration(per_epoch * (self.planned_epochs - done_epochs))}"
         left = ""
         if self.clock is not None and self.clock.budget is not None:
-            left = f", {format_duration(self.clock.left())} of {format_duration(self.clock.budget)} budget left"
+            left = (f", {format_duration(self.clock.left())} of "
+                    f"{format_duration(self.clock.budget)} budget left")
         return (f"trial {ended}/{self.planned_trials} ({trial.trial_id}) {score} | {best_text} | "
                 f"{format_duration(elapsed)} elapsed{eta}{left}")
 

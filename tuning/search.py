@@ -371,7 +371,7 @@ def _run_trials(config: SearchConfig, tuner, data: SearchData) -> bool:
         FailOnNaN(),
         StopOnInterrupt(),
     ]
-    clock = getattr(tuner, "clock", None)
+    clock = tuner.clock  # None on a worker
     if clock is not None:
         callbacks.append(StopAtTimeBudget(clock))
     try:
