@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="refuse, as a failed trial, a model costing more multiply-adds per "
                        "image (e.g. 60M, 1.5G); bounds a trial's time on small budgets "
                        "(default: no cap)")
+    space.add_argument("--no-recipes", dest="recipes", action="store_false", help="draw every "
+                       "trial at random, not the space's known recipes first")
     space.add_argument("--time-budget", type=_parsed_by(parse_duration), default=None,
                        metavar="DURATION", help="stop the search after this long (e.g. 30m, 2h; summed over the "
                        "runs that resume it): no trial starts after it, the running one stops "
@@ -172,7 +174,7 @@ def config_from_args(args) -> SearchConfig:
         train_size=args.train_size, val_size=args.val_size, input_size=args.input_size,
         head_epochs=args.head_epochs, cache=args.cache, chief=args.chief, worker=args.worker,
         worker_id=args.worker_id, worker_timeout=args.worker_timeout,
-        distribution=args.distribution, space=args.space, patience=args.patience,
+        distribution=args.distribution, space=args.space, recipes=args.recipes, patience=args.patience,
         max_madds=args.max_madds, time_budget=args.time_budget, force_unlock=args.force_unlock,
         preset=args.preset, out=args.out,
         overwrite=args.overwrite, verbose=verbosity)

@@ -40,6 +40,8 @@ class SearchConfig:
         cache: backbone methods train on activations cached once (`tuning.features`) rather than
             running the frozen layers in every step.
         space: a TOML file overriding parts of the method's search space (`tuning.space`).
+        recipes: the tuner's first draws are the space's known recipes that fit it
+            (`tuning.recipes`), then its own.
         patience: early-stopping patience in epochs.
         max_madds: refuse (as a FAILED trial) any model costing more multiply-adds per image;
             None: no cap (`tuning.cost`).
@@ -80,6 +82,7 @@ class SearchConfig:
     worker_timeout: int = 60
     distribution: str = "none"
     space: str | None = None
+    recipes: bool = True
     patience: int = 3
     max_madds: int | None = None
     time_budget: float | None = None

@@ -20,7 +20,7 @@ from tuning.errors import UsageError
 CONFIG_FILE = "search_config.json"
 IDENTITY = ("method", "tuner", "preset", "max_epochs", "factor", "hyperband_iterations", "seed",
             "batch_size", "data", "backbone", "weights", "train_size", "val_size", "input_size",
-            "fine_tune_head_epochs", "cache", "space", "patience", "max_madds")
+            "fine_tune_head_epochs", "cache", "space", "recipes", "patience", "max_madds")
 # The fingerprint of each setting that names a file (not mentioned when the setting changed).
 _FINGERPRINT = {"space": "space file content", "weights": "weights file content",
                 "data": "data files (size, modified)"}

@@ -29,6 +29,7 @@ from tuning.features import hypermodel_for, load_backbone
 from tuning.files import atomic_path, atomic_write_text
 from tuning.identity import CONFIG_FILE, check_resumable, config_record
 from tuning.lock import LOCK_FILE, run_dir_lock
+from tuning.recipes import draw_recipes_first
 from tuning.records import ENDED
 from tuning.runtime import forget_custom_gradients, release_memory
 
@@ -229,6 +230,8 @@ def _make_tuner(config: SearchConfig, hypermodel, data: SearchData, space, log, 
     if isinstance(tuner.oracle, kt.Oracle):  # not a worker's client: the chief's or our own
         tuner.oracle._check_consecutive_failures = functools.partial(
             _check_consecutive_failures, tuner.oracle)
+        if config.recipes:
+            draw_recipes_first(tuner.oracle, getattr(hypermodel, "recipes", {}))
     planned = _planned(getattr(tuner.oracle, "_oracle", tuner.oracle), config)  # a worker's: a client
     describe = {"method": config.method, "data": data.source, "seed": config.seed,
                 "train_images": len(data.train), "validation_images": len(data.validation)}
