@@ -44,20 +44,35 @@ def main(argv=None) -> None:
         print(json.dumps(time_epochs(args)))
         return
     with tempfile.TemporaryDirectory() as cache:
-        runs = alternate_rounds(list(ALLOCATORS), args.rounds,
-                                lambda name: _in_fresh_process(name, cache, args))
-    summary = {name: {m: round(statistics.median(r[m] for r in runs[name]), 3) for m in MEASURES}
-               for name in ALLOCATORS}
-    summary["lean_over_pool"] = {m: round(summary["lean"][m] / summary["pool"][m], 3)
-                                 for m in MEASURES}
+        runs = alternate_rounds(
+            list(ALLOCATORS), args.rounds, lambda name: _in_fresh_process(name, cache, args)
+        )
+    summary = {
+        name: {m: round(statistics.median(r[m] for r in runs[name]), 3) for m in MEASURES}
+        for name in ALLOCATORS
+    }
+    summary["lean_over_pool"] = {
+        m: round(summary["lean"][m] / summary["pool"][m], 3) for m in MEASURES
+    }
     print(json.dumps(summary, indent=1))
     from benchmarks.machine import save_result
 
-    save_result("allocator-ab", {
-        "command": "python -m benchmarks.allocator", "seed": args.seed, "batch_size": 128,
-        "train_images": args.train_size, "validation_images": args.val_size,
-        "allocators": {name: f"{SYSTEM_ALLOCATOR}={value}" for name, value in ALLOCATORS.items()},
-        "runs": runs, "medians_seconds": summary}, folder=Path(args.results))
+    save_result(
+        "allocator-ab",
+        {
+            "command": "python -m benchmarks.allocator",
+            "seed": args.seed,
+            "batch_size": 128,
+            "train_images": args.train_size,
+            "validation_images": args.val_size,
+            "allocators": {
+                name: f"{SYSTEM_ALLOCATOR}={value}" for name, value in ALLOCATORS.items()
+            },
+            "runs": runs,
+            "medians_seconds": summary,
+        },
+        folder=Path(args.results),
+    )
 
 
 def time_epochs(args) -> dict:
@@ -71,26 +86,40 @@ def time_epochs(args) -> dict:
     from search_spaces import SEED_PRESETS, fixed_hyperparameters
     from tuning.data import load_search_data
 
-    data = load_search_data("synthetic", seed=args.seed, train_size=args.train_size,
-                            val_size=args.val_size)
-    probe = tf.zeros([2 ** 20])  # 4 MB: in the pool only if the pool is in use
-    in_pool = tf.config.experimental.get_memory_info("CPU:0")["current"] >= 4 * 2 ** 20
+    data = load_search_data(
+        "synthetic", seed=args.seed, train_size=args.train_size, val_size=args.val_size
+    )
+    probe = tf.zeros([2**20])  # 4 MB: in the pool only if the pool is in use
+    in_pool = tf.config.experimental.get_memory_info("CPU:0")["current"] >= 4 * 2**20
     del probe
     result = {"tensorflow_pool_in_use": in_pool}
     for method, values in (("feature", FEATURE_HP), ("finetune", FINETUNE_HP)):
         cache, _ = feature_cache(method, data, args.seed, Path(args.cache))
         hp = fixed_hyperparameters(values)
-        result[f"{method}_cached_epoch"] = round(epoch_seconds(method, hp, data, args.seed, cache),
-                                                 3)
+        result[f"{method}_cached_epoch"] = round(
+            epoch_seconds(method, hp, data, args.seed, cache), 3
+        )
     hp = fixed_hyperparameters(SEED_PRESETS["scratch"])
     result["scratch_epoch"] = round(epoch_seconds("scratch", hp, data, args.seed, None), 3)
     return result
 
 
 def _in_fresh_process(name: str, cache: str, args) -> dict:
-    command = [sys.executable, "-m", "benchmarks.allocator", "--one", name, "--cache", cache,
-               "--train-size", str(args.train_size), "--val-size", str(args.val_size),
-               "--seed", str(args.seed)]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.allocator",
+        "--one",
+        name,
+        "--cache",
+        cache,
+        "--train-size",
+        str(args.train_size),
+        "--val-size",
+        str(args.val_size),
+        "--seed",
+        str(args.seed),
+    ]
     env = {**os.environ, SYSTEM_ALLOCATOR: ALLOCATORS[name]}
     done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -38,10 +38,15 @@ class FastConv2D(layers.Conv2D):
         return _same_conv_fast_input_grad(inputs, kernel)
 
     def _fast_gradient_applies(self) -> bool:
-        return (self.padding == "same" and tuple(self.strides) == (1, 1)
-                and tuple(self.dilation_rate) == (1, 1) and self.groups == 1
-                and self.data_format == "channels_last"
-                and all(k % 2 == 1 for k in self.kernel_size) and _on_tensorflow_cpu())
+        return (
+            self.padding == "same"
+            and tuple(self.strides) == (1, 1)
+            and tuple(self.dilation_rate) == (1, 1)
+            and self.groups == 1
+            and self.data_format == "channels_last"
+            and all(k % 2 == 1 for k in self.kernel_size)
+            and _on_tensorflow_cpu()
+        )
 
 
 @functools.cache
@@ -61,9 +66,13 @@ def _same_conv_fast_input_grad(inputs, kernel):
         def grad(dy):
             flipped = tf.transpose(tf.reverse(k, axis=[0, 1]), [0, 1, 3, 2])
             dx = tf.nn.conv2d(dy, flipped, strides=1, padding="SAME")
-            dk = tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=tf.shape(k),
-                                                 out_backprop=dy, strides=[1, 1, 1, 1],
-                                                 padding="SAME")
+            dk = tf.raw_ops.Conv2DBackpropFilter(
+                input=x,
+                filter_sizes=tf.shape(k),
+                out_backprop=dy,
+                strides=[1, 1, 1, 1],
+                padding="SAME",
+            )
             return dx, dk
 
         return tf.nn.conv2d(x, k, strides=1, padding="SAME"), grad
@@ -103,16 +112,28 @@ def kernel_timings(batch=128) -> list[dict]:
         k = tf.random.normal((3, 3, cin, cout))
         dy = tf.random.normal((batch, side, side, cout))
         forward = tf.function(lambda: tf.nn.conv2d(x, k, 1, "SAME"))
-        stock = tf.function(lambda: tf.raw_ops.Conv2DBackpropInput(
-            input_sizes=tf.shape(x), filter=k, out_backprop=dy, strides=[1, 1, 1, 1],
-            padding="SAME"))
-        flipped = tf.function(lambda: tf.nn.conv2d(
-            dy, tf.transpose(tf.reverse(k, [0, 1]), [0, 1, 3, 2]), 1, "SAME"))
+        stock = tf.function(
+            lambda: tf.raw_ops.Conv2DBackpropInput(
+                input_sizes=tf.shape(x),
+                filter=k,
+                out_backprop=dy,
+                strides=[1, 1, 1, 1],
+                padding="SAME",
+            )
+        )
+        flipped = tf.function(
+            lambda: tf.nn.conv2d(dy, tf.transpose(tf.reverse(k, [0, 1]), [0, 1, 3, 2]), 1, "SAME")
+        )
         error = float(tf.norm(stock() - flipped()) / tf.norm(stock()))
-        rows.append({"feature_map": f"{side}x{side}, {cin}->{cout}",
-                     "forward_ms": _median_ms(forward), "stock_input_grad_ms": _median_ms(stock),
-                     "flipped_kernel_forward_ms": _median_ms(flipped),
-                     "relative_error": float(f"{error:.2e}")})
+        rows.append(
+            {
+                "feature_map": f"{side}x{side}, {cin}->{cout}",
+                "forward_ms": _median_ms(forward),
+                "stock_input_grad_ms": _median_ms(stock),
+                "flipped_kernel_forward_ms": _median_ms(flipped),
+                "relative_error": float(f"{error:.2e}"),
+            }
+        )
         print(rows[-1], flush=True)
     return rows
 
@@ -126,14 +147,22 @@ def training_throughput(images=1024, batch=128) -> list[dict]:
     from search_spaces.backbones import unfreeze_top
 
     rng = np.random.default_rng(0)
-    ds = tf.data.Dataset.from_tensor_slices((
-        rng.uniform(0, 255, (images, 32, 32, 3)).astype("float32"),
-        rng.integers(0, 100, images))).batch(batch).cache()
+    ds = (
+        tf.data.Dataset.from_tensor_slices(
+            (
+                rng.uniform(0, 255, (images, 32, 32, 3)).astype("float32"),
+                rng.integers(0, 100, images),
+            )
+        )
+        .batch(batch)
+        .cache()
+    )
 
     def vgg(blocks):
         def build(fast):
-            base = keras.applications.VGG16(include_top=False, weights=None,
-                                            input_shape=(32, 32, 3))
+            base = keras.applications.VGG16(
+                include_top=False, weights=None, input_shape=(32, 32, 3)
+            )
             base = with_fast_convs(base) if fast else base
             if blocks == 5:  # the whole network
                 base.trainable = True
@@ -142,6 +171,7 @@ def training_throughput(images=1024, batch=128) -> list[dict]:
             inputs = keras.Input((32, 32, 3))
             x = keras.layers.GlobalAveragePooling2D()(base(inputs, training=False))
             return keras.Model(inputs, keras.layers.Dense(100, activation="softmax")(x))
+
         return build
 
     def scratch(fast):
@@ -149,8 +179,11 @@ def training_throughput(images=1024, batch=128) -> list[dict]:
         return with_fast_convs(model) if fast else model
 
     rows = []
-    for name, build in (("vgg16_block5_trainable", vgg(1)), ("vgg16_all_trainable", vgg(5)),
-                        ("seed_scratch_cnn", scratch)):
+    for name, build in (
+        ("vgg16_block5_trainable", vgg(1)),
+        ("vgg16_all_trainable", vgg(5)),
+        ("seed_scratch_cnn", scratch),
+    ):
         row = {"model": name}
         for fast in (False, True):
             model = build(fast)
@@ -170,15 +203,20 @@ def main() -> None:
 
     import_tensorflow_quietly()
     from benchmarks.machine import save_result
-
     from tuning.cpu import ONEDNN, onednn_on, user_setting
 
     onednn = onednn_on()  # as TensorFlow reports it, whatever the environment says
     setting = f"{ONEDNN}={user_setting()} " if user_setting() is not None else ""
-    save_result("conv-gradient" + ("" if onednn else "-onednn-off"), {
-        "command": setting + "python -m benchmarks.conv_gradient", "onednn": onednn,
-        "kernels_batch_128": kernel_timings(),
-        "training_images_per_second": training_throughput()})
+    save_result(
+        "conv-gradient" + ("" if onednn else "-onednn-off"),
+        {
+            "command": setting + "python -m benchmarks.conv_gradient",
+            "onednn": onednn,
+            "kernels_batch_128": kernel_timings(),
+            "training_images_per_second": training_throughput(),
+        },
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -31,12 +31,19 @@ def machine_facts() -> dict:
 
     from tuning.cpu import cpu_facts, onednn_line, onednn_on
 
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
-    return {**cpu_facts(), "onednn": onednn_on(), "onednn_setting": onednn_line(),
-            "memory_gib": round(memory, 1), "gpus": len(tf.config.list_physical_devices("GPU")),
-            "python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "platform": platform.platform(),
-            "allocator": _allocator()}
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        **cpu_facts(),
+        "onednn": onednn_on(),
+        "onednn_setting": onednn_line(),
+        "memory_gib": round(memory, 1),
+        "gpus": len(tf.config.list_physical_devices("GPU")),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "platform": platform.platform(),
+        "allocator": _allocator(),
+    }
 
 
 def _allocator() -> str:

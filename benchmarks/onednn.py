@@ -56,27 +56,43 @@ def main(argv=None) -> None:
         print(json.dumps(time_rows(args)))
         return
     with tempfile.TemporaryDirectory() as cache:
-        runs = alternate_rounds(SETTINGS, args.rounds,
-                                lambda name: _in_fresh_process(name, cache, args))
-    medians = {name: {row: round(statistics.median(r[row] for r in runs[name]), 1)
-                      for row in args.rows} for name in SETTINGS}
-    speedup = {row: round(medians["cifar_tune"][row] / medians["tensorflow"][row], 2)
-               for row in args.rows}
-    print(json.dumps({"images_per_second": medians, "cifar_tune_over_tensorflow": speedup},
-                     indent=1))
+        runs = alternate_rounds(
+            SETTINGS, args.rounds, lambda name: _in_fresh_process(name, cache, args)
+        )
+    medians = {
+        name: {row: round(statistics.median(r[row] for r in runs[name]), 1) for row in args.rows}
+        for name in SETTINGS
+    }
+    speedup = {
+        row: round(medians["cifar_tune"][row] / medians["tensorflow"][row], 2) for row in args.rows
+    }
+    print(
+        json.dumps({"images_per_second": medians, "cifar_tune_over_tensorflow": speedup}, indent=1)
+    )
     from benchmarks.machine import save_result
 
-    options = " ".join(a for a in (argv if argv is not None else sys.argv[1:])
-                       if not a.startswith("--results"))
-    save_result("onednn" + ("-tiny" if args.scale != 1 else ""), {
-        "command": f"python -m benchmarks.onednn {options}".strip(),
-        "settings": {"tensorflow": f"{ONEDNN}={_tensorflow_choice()}: what TensorFlow alone "
-                                   f"chooses on this CPU",
-                     "cifar_tune": f"{ONEDNN} unset: cifar-tune's default"},
-        "seed": args.seed, "batch_size": BATCH, "timed_epochs_per_process": args.epochs,
-        "training_images": {row: _images(row, args.scale) for row in args.rows},
-        "runs": runs, "median_images_per_second": medians,
-        "cifar_tune_over_tensorflow": speedup}, folder=Path(args.results))
+    options = " ".join(
+        a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("--results")
+    )
+    save_result(
+        "onednn" + ("-tiny" if args.scale != 1 else ""),
+        {
+            "command": f"python -m benchmarks.onednn {options}".strip(),
+            "settings": {
+                "tensorflow": f"{ONEDNN}={_tensorflow_choice()}: what TensorFlow alone "
+                f"chooses on this CPU",
+                "cifar_tune": f"{ONEDNN} unset: cifar-tune's default",
+            },
+            "seed": args.seed,
+            "batch_size": BATCH,
+            "timed_epochs_per_process": args.epochs,
+            "training_images": {row: _images(row, args.scale) for row in args.rows},
+            "runs": runs,
+            "median_images_per_second": medians,
+            "cifar_tune_over_tensorflow": speedup,
+        },
+        folder=Path(args.results),
+    )
 
 
 def time_rows(args) -> dict:
@@ -92,8 +108,11 @@ def time_rows(args) -> dict:
         if row == "finetune_cached_epoch":
             result[row] = _finetune_cached(images, args)
         else:
-            model = _seed_cnn() if row == "seed_scratch_cnn" else _vgg16(
-                1 if row == "vgg16_block5_trainable" else 5)
+            model = (
+                _seed_cnn()
+                if row == "seed_scratch_cnn"
+                else _vgg16(1 if row == "vgg16_block5_trainable" else 5)
+            )
             result[row] = _throughput(model, images, args.seed, args.epochs)
     return result
 
@@ -137,8 +156,11 @@ def _throughput(model, images: int, seed: int, epochs: int) -> float:
     from tuning.data import load_search_data
 
     train = load_search_data("synthetic", seed=seed, train_size=images, val_size=1000).train
-    dataset = tf.data.Dataset.from_tensor_slices(
-        (train.images.astype("float32"), train.fine)).batch(BATCH).cache()
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((train.images.astype("float32"), train.fine))
+        .batch(BATCH)
+        .cache()
+    )
     timer = EpochTimer()
     model.fit(dataset, epochs=1 + epochs, verbose=0, callbacks=[timer])
     return round(images / min(timer.seconds[1:]), 1)
@@ -152,11 +174,18 @@ def _finetune_cached(images: int, args) -> float:
     from search_spaces import fixed_hyperparameters
     from tuning.data import load_search_data
 
-    data = load_search_data("synthetic", seed=args.seed, train_size=images,
-                            val_size=max(100, images // 4))
+    data = load_search_data(
+        "synthetic", seed=args.seed, train_size=images, val_size=max(100, images // 4)
+    )
     cache, _ = feature_cache("finetune", data, args.seed, Path(args.cache))
-    seconds = epoch_seconds("finetune", fixed_hyperparameters(FINETUNE_HP), data, args.seed,
-                            cache, timed=max(2, args.epochs))
+    seconds = epoch_seconds(
+        "finetune",
+        fixed_hyperparameters(FINETUNE_HP),
+        data,
+        args.seed,
+        cache,
+        timed=max(2, args.epochs),
+    )
     return round(images / min(seconds), 1)
 
 
@@ -165,9 +194,22 @@ def _tensorflow_choice() -> str:
 
 
 def _in_fresh_process(name: str, cache: str, args) -> dict:
-    command = [sys.executable, "-m", "benchmarks.onednn", "--one", "--cache", cache,
-               "--seed", str(args.seed), "--scale", str(args.scale), "--epochs",
-               str(args.epochs), "--rows", *args.rows]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.onednn",
+        "--one",
+        "--cache",
+        cache,
+        "--seed",
+        str(args.seed),
+        "--scale",
+        str(args.scale),
+        "--epochs",
+        str(args.epochs),
+        "--rows",
+        *args.rows,
+    ]
     env = {k: v for k, v in os.environ.items() if k != ONEDNN}  # unset: cifar-tune decides
     if name == "tensorflow":
         env[ONEDNN] = _tensorflow_choice()

@@ -23,8 +23,19 @@ from pathlib import Path
 from benchmarks.machine import RESULTS
 
 # The README's first command after `pip install . &&` (tests/test_readme.py keeps them equal).
-QUICKSTART = ["search", "--method", "scratch", "--data", "synthetic", "--train-size", "4000",
-              "--max-epochs", "4", "--max-madds", "25M"]
+QUICKSTART = [
+    "search",
+    "--method",
+    "scratch",
+    "--data",
+    "synthetic",
+    "--train-size",
+    "4000",
+    "--max-epochs",
+    "4",
+    "--max-madds",
+    "25M",
+]
 
 
 def main(argv=None) -> None:
@@ -42,18 +53,26 @@ def main(argv=None) -> None:
     import_tensorflow_quietly()  # for the machine's facts
     from benchmarks.machine import save_result
 
-    save_result(args.name, {
-        "command": "python -m tuning " + " ".join(QUICKSTART), "checkout": checkout(),
-        "how": "fresh process, empty run folder and cache folder (synthetic set generated)",
-        "runs": runs, "max_search_seconds": max(r["seconds"] for r in runs)},
-        folder=Path(args.results))
+    save_result(
+        args.name,
+        {
+            "command": "python -m tuning " + " ".join(QUICKSTART),
+            "checkout": checkout(),
+            "how": "fresh process, empty run folder and cache folder (synthetic set generated)",
+            "runs": runs,
+            "max_search_seconds": max(r["seconds"] for r in runs),
+        },
+        folder=Path(args.results),
+    )
 
 
 def checkout() -> str:
     """The commit measured, and whether the work tree had changes (a clean clone has none)."""
+
     def git(*args):
-        return subprocess.run(["git", *args], capture_output=True, text=True,
-                              cwd=Path(__file__).parent).stdout.strip()
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, cwd=Path(__file__).parent
+        ).stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
     return f"{commit}{' with uncommitted changes' if git('status', '--porcelain') else ''}"
@@ -65,17 +84,26 @@ def time_once() -> dict:
     with tempfile.TemporaryDirectory() as out, tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "CIFAR_TUNE_CACHE": cache}
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "tuning", *QUICKSTART, "--out", out],
-                              capture_output=True, text=True, env=env, check=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "tuning", *QUICKSTART, "--out", out],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        )
         seconds = time.perf_counter() - start
         trials = pd.read_csv(Path(out) / "scratch" / "trials.csv")
     best = re.search(r"val_accuracy (\d\.\d+)", done.stdout.strip().splitlines()[-1])
     completed = trials[trials.status == "COMPLETED"]
-    return {"seconds": round(seconds, 1), "best_val_accuracy": float(best.group(1)),
-            "completed": len(completed), "refused": int((trials.status == "FAILED").sum()),
-            "slowest_trial_seconds": float(trials.seconds.max()),
-            "slowest_trial_share": round(float(trials.seconds.max()) / seconds, 3),
-            "first_line": done.stdout.splitlines()[0]}
+    return {
+        "seconds": round(seconds, 1),
+        "best_val_accuracy": float(best.group(1)),
+        "completed": len(completed),
+        "refused": int((trials.status == "FAILED").sum()),
+        "slowest_trial_seconds": float(trials.seconds.max()),
+        "slowest_trial_share": round(float(trials.seconds.max()) / seconds, 3),
+        "first_line": done.stdout.splitlines()[0],
+    }
 
 
 if __name__ == "__main__":

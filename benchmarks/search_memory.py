@@ -1,6 +1,6 @@
-"""A full-size `finetune` search's memory: RSS through building the feature cache and its first trials.
+"""A full-size `finetune` search's memory (RSS) through building the feature cache and 5 trials.
 
-    python -m benchmarks.search_memory                       # this checkout, 45,000 images, 5 trials
+    python -m benchmarks.search_memory               # this checkout, 45,000 images, 5 trials
     python -m benchmarks.search_memory --code /tmp/before --label before   # another checkout's code
 
 Runs `python -m tuning search --method finetune --data synthetic --weights none` (Hyperband,
@@ -43,21 +43,33 @@ def main(argv=None) -> None:
     import_tensorflow_quietly()  # for the machine's facts
     from benchmarks.machine import save_result
 
-    record = {"command": "python -m tuning " + " ".join(command), "code": _commit(args.code),
-              "train_images": args.train_size or 45000, **record}
+    record = {
+        "command": "python -m tuning " + " ".join(command),
+        "code": _commit(args.code),
+        "train_images": args.train_size or 45000,
+        **record,
+    }
     print(json.dumps({k: v for k, v in record.items() if k != "samples"}, indent=1))
     save_result(f"search-memory-{args.label}", record)
 
 
 def watch(command: list[str], code: Path, work: Path, trials: int) -> dict:
     """Runs the search from `code`, sampling its RSS until `trials` trials have ended."""
-    env = {**os.environ, "CIFAR_TUNE_CACHE": str(work / "cache"), "PYTHONPATH": str(code),
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {
+        **os.environ,
+        "CIFAR_TUNE_CACHE": str(work / "cache"),
+        "PYTHONPATH": str(code),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
     run_dir = work / "runs" / "finetune"
     log = open(work / "search.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "tuning", *command, "--out",
-                                str(work / "runs")], cwd=code, env=env, stdout=log,
-                               stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tuning", *command, "--out", str(work / "runs")],
+        cwd=code,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     start, samples, trial_ends, first_trial = time.monotonic(), [], [], None
     try:
         while process.poll() is None:
@@ -71,8 +83,10 @@ def watch(command: list[str], code: Path, work: Path, trials: int) -> dict:
             ended = _ended(run_dir)
             if len(ended) > len(trial_ends):
                 trial_ends.append((now, samples[-1][1] if samples else None))
-                print(f"{now:.0f} s: {len(ended)} trials ended, RSS {trial_ends[-1][1]:.0f} MB",
-                      flush=True)
+                print(
+                    f"{now:.0f} s: {len(ended)} trials ended, RSS {trial_ends[-1][1]:.0f} MB",
+                    flush=True,
+                )
             if len(ended) >= trials:
                 process.send_signal(signal.SIGINT)
                 process.wait(timeout=600)
@@ -87,14 +101,17 @@ def watch(command: list[str], code: Path, work: Path, trials: int) -> dict:
         sys.exit(f"the search ended after {len(trial_ends)} trials: " + " | ".join(tail))
     caching = [rss for t, rss in samples if first_trial is None or t < first_trial]
     during = [rss for t, rss in samples if first_trial is not None and t >= first_trial]
-    return {"trials": trials, "seconds_to_first_trial": first_trial,
-            "peak_rss_mb_caching": round(max(caching, default=0)),
-            "peak_rss_mb_trials": round(max(during, default=0)),
-            "vm_hwm_mb": round(hwm),
-            "rss_mb_at_trial_ends": [round(rss) for _, rss in trial_ends],
-            "seconds_at_trial_ends": [t for t, _ in trial_ends],
-            "log": (work / "search.log").read_text().strip().splitlines()[-12:],
-            "samples": samples[::10]}
+    return {
+        "trials": trials,
+        "seconds_to_first_trial": first_trial,
+        "peak_rss_mb_caching": round(max(caching, default=0)),
+        "peak_rss_mb_trials": round(max(during, default=0)),
+        "vm_hwm_mb": round(hwm),
+        "rss_mb_at_trial_ends": [round(rss) for _, rss in trial_ends],
+        "seconds_at_trial_ends": [t for t, _ in trial_ends],
+        "log": (work / "search.log").read_text().strip().splitlines()[-12:],
+        "samples": samples[::10],
+    }
 
 
 def _status(pid: int) -> dict | None:
@@ -104,8 +121,9 @@ def _status(pid: int) -> dict | None:
     except OSError:
         return None
     fields = dict(line.split(":", 1) for line in lines if ":" in line)
-    return {key: int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM")
-            if key in fields} or None
+    return {
+        key: int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM") if key in fields
+    } or None
 
 
 def _ended(run_dir: Path) -> list[Path]:
@@ -121,8 +139,9 @@ def _ended(run_dir: Path) -> list[Path]:
 
 
 def _commit(code: str) -> str:
-    done = subprocess.run(["git", "-C", code, "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["git", "-C", code, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
     return done.stdout.strip() or code
 
 

@@ -65,8 +65,11 @@ def main(argv=None) -> None:
     parser.add_argument("--slice", type=float, default=30.0, help="seconds per turn")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS)
-    parser.add_argument("--autokeras-python", default=None,
-                        help="a Python with autokeras installed (default: skip AutoKeras)")
+    parser.add_argument(
+        "--autokeras-python",
+        default=None,
+        help="a Python with autokeras installed (default: skip AutoKeras)",
+    )
     parser.add_argument("--results", default=str(RESULTS), help="folder for the JSON and plot")
     parser.add_argument("--name", default="search-quality")
     args = parser.parse_args(argv)
@@ -74,9 +77,13 @@ def main(argv=None) -> None:
         args.data = save_split(Path(work) / "split.npz", args.seed)
         runs = {name: Contender(name, Path(work) / name, args) for name in args.contenders}
         take_turns(list(runs.values()), args.minutes * 60, args.slice)
-        record = {"budget_minutes": args.minutes, "slice_seconds": args.slice, "seed": args.seed,
-                  "data": f"synthetic stand-in, {TRAIN} training / {VALIDATION} validation images",
-                  "contenders": {name: run.result() for name, run in runs.items()}}
+        record = {
+            "budget_minutes": args.minutes,
+            "slice_seconds": args.slice,
+            "seed": args.seed,
+            "data": f"synthetic stand-in, {TRAIN} training / {VALIDATION} validation images",
+            "contenders": {name: run.result() for name, run in runs.items()},
+        }
     save(record, Path(args.results), args.name)
 
 
@@ -93,8 +100,13 @@ class Contender:
         self.process = None
         if self.command:
             self.log = open(folder / "output.log", "w")
-            self.process = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT,
-                                            start_new_session=True, env=_env())
+            self.process = subprocess.Popen(
+                self.command,
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=_env(),
+            )
             os.killpg(self.process.pid, signal.SIGSTOP)
 
     @property
@@ -120,8 +132,7 @@ class Contender:
             self.error = f"exit {self.process.returncode}: " + " | ".join(tail)[-500:]
 
     def best(self) -> float | None:
-        scores = [_val_accuracy(json.loads(p.read_text()))
-                  for p in self.folder.rglob("trial.json")]
+        scores = [_val_accuracy(json.loads(p.read_text())) for p in self.folder.rglob("trial.json")]
         epochs = self.folder / "epochs.csv"  # Keras's CSVLogger, flushed every epoch
         if epochs.is_file():
             with epochs.open() as f:
@@ -130,8 +141,13 @@ class Contender:
         return max(scores, default=None)
 
     def result(self) -> dict:
-        return {"command": " ".join(self.command or []), "minutes_run": round(self.active / 60, 2),
-                "best_val_accuracy": self.best(), "curve": self.curve, "error": self.error}
+        return {
+            "command": " ".join(self.command or []),
+            "minutes_run": round(self.active / 60, 2),
+            "best_val_accuracy": self.best(),
+            "curve": self.curve,
+            "error": self.error,
+        }
 
 
 def _val_accuracy(trial: dict) -> float | None:
@@ -156,23 +172,53 @@ def take_turns(contenders: list[Contender], budget: float, slice_seconds: float)
 
 
 def contender_command(name: str, folder: Path, args) -> list[str] | None:
-    data = ["--data", "synthetic", "--train-size", str(TRAIN), "--val-size", str(VALIDATION),
-            "--seed", str(args.seed)]
+    data = [
+        "--data",
+        "synthetic",
+        "--train-size",
+        str(TRAIN),
+        "--val-size",
+        str(VALIDATION),
+        "--seed",
+        str(args.seed),
+    ]
     if name in ("scratch", "plain"):
         extra = []
         if name == "plain":
             (folder / "plain.toml").write_text(PLAIN_SPACE)
             extra = ["--space", str(folder / "plain.toml")]
-        return [sys.executable, "-m", "tuning", "search", "--method", "scratch", *data,
-                "--max-epochs", str(MAX_EPOCHS), "--factor", str(FACTOR), "--max-madds", MAX_MADDS,
-                "--out", str(folder),
-                *extra]
+        return [
+            sys.executable,
+            "-m",
+            "tuning",
+            "search",
+            "--method",
+            "scratch",
+            *data,
+            "--max-epochs",
+            str(MAX_EPOCHS),
+            "--factor",
+            str(FACTOR),
+            "--max-madds",
+            MAX_MADDS,
+            "--out",
+            str(folder),
+            *extra,
+        ]
     if name == "autokeras" and not args.autokeras_python:
         return None
     python = args.autokeras_python if name == "autokeras" else sys.executable
-    return [python, str(Path(__file__).with_name("contenders.py")), name, str(folder),
-            str(args.seed), str(args.data), str(Path(__file__).resolve().parents[1]),
-            str(MAX_EPOCHS), str(FACTOR)]
+    return [
+        python,
+        str(Path(__file__).with_name("contenders.py")),
+        name,
+        str(folder),
+        str(args.seed),
+        str(args.data),
+        str(Path(__file__).resolve().parents[1]),
+        str(MAX_EPOCHS),
+        str(FACTOR),
+    ]
 
 
 def save_split(path: Path, seed: int) -> Path:
@@ -182,8 +228,13 @@ def save_split(path: Path, seed: int) -> Path:
     from tuning.data import load_search_data
 
     data = load_search_data("synthetic", VALIDATION, TRAIN, seed)
-    np.savez(path, x_train=data.train.images, y_train=data.train.fine,
-             x_val=data.validation.images, y_val=data.validation.fine)
+    np.savez(
+        path,
+        x_train=data.train.images,
+        y_train=data.train.fine,
+        x_val=data.validation.images,
+        y_val=data.validation.fine,
+    )
     return path
 
 

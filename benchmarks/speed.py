@@ -32,11 +32,22 @@ from pathlib import Path
 
 from benchmarks.machine import RESULTS
 
-FEATURE_HP = {"pooling": "flatten", "dense_units": 256, "dropout": 0.5, "learning_rate": 1e-3,
-              "flip": True}
-FINETUNE_HP = {"dense_units": 256, "dropout": 0.5, "head_learning_rate": 1e-3,
-               "unfreeze_blocks": 1, "finetune_learning_rate": 1e-5, "flip": True,
-               "head_epochs": 0}
+FEATURE_HP = {
+    "pooling": "flatten",
+    "dense_units": 256,
+    "dropout": 0.5,
+    "learning_rate": 1e-3,
+    "flip": True,
+}
+FINETUNE_HP = {
+    "dense_units": 256,
+    "dropout": 0.5,
+    "head_learning_rate": 1e-3,
+    "unfreeze_blocks": 1,
+    "finetune_learning_rate": 1e-5,
+    "flip": True,
+    "head_epochs": 0,
+}
 
 
 def main(argv=None) -> None:
@@ -45,8 +56,11 @@ def main(argv=None) -> None:
     parser.add_argument("--trials", type=int, default=30, help="trials of the memory run")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--results", default=str(RESULTS), help="folder for the JSON")
-    parser.add_argument("--memory-only", action="store_true",
-                        help="only the memory run, saved as memory-<pool|malloc>-<date>.json")
+    parser.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="only the memory run, saved as memory-<pool|malloc>-<date>.json",
+    )
     parser.add_argument("--rss-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sizes = dict(train_size=300, val_size=100) if args.tiny else {}
@@ -66,20 +80,31 @@ def main(argv=None) -> None:
     data = load_search_data("synthetic", seed=args.seed, **sizes)
     with tempfile.TemporaryDirectory() as scratch_dir:
         results = {
-            "feature_epoch": cached_vs_uncached("feature", FEATURE_HP, data, args.seed,
-                                               Path(scratch_dir)),
-            "finetune_block5_epoch": cached_vs_uncached("finetune", FINETUNE_HP, data, args.seed,
-                                                        Path(scratch_dir)),
-            "scratch_tuner_vs_fit": tuner_vs_fit(args.seed, sizes, Path(scratch_dir),
-                                                 rounds=1 if args.tiny else 3),
+            "feature_epoch": cached_vs_uncached(
+                "feature", FEATURE_HP, data, args.seed, Path(scratch_dir)
+            ),
+            "finetune_block5_epoch": cached_vs_uncached(
+                "finetune", FINETUNE_HP, data, args.seed, Path(scratch_dir)
+            ),
+            "scratch_tuner_vs_fit": tuner_vs_fit(
+                args.seed, sizes, Path(scratch_dir), rounds=1 if args.tiny else 3
+            ),
         }
     results["rss_over_trials"] = _in_fresh_process(args)
     results["help_seconds"] = help_seconds()
     print(table(results))
     command = "python -m benchmarks.speed" + (" --tiny" if args.tiny else "")
-    save_result("speed-tiny" if args.tiny else "speed", {
-        "command": command, "data": data.describe(), "seed": args.seed, "batch_size": 128,
-        "results": results}, folder=Path(args.results))
+    save_result(
+        "speed-tiny" if args.tiny else "speed",
+        {
+            "command": command,
+            "data": data.describe(),
+            "seed": args.seed,
+            "batch_size": 128,
+            "results": results,
+        },
+        folder=Path(args.results),
+    )
 
 
 def cached_vs_uncached(method: str, values: dict, data, seed: int, cache_root: Path) -> dict:
@@ -92,11 +117,14 @@ def cached_vs_uncached(method: str, values: dict, data, seed: int, cache_root: P
     for name, cache in (("uncached", None), ("cached", features)):
         epochs[name] = epoch_seconds(method, hp, data, seed, cache)
         print(f"{method}: {name} epoch {epochs[name]:.2f} s", flush=True)
-    return {"uncached_seconds": round(epochs["uncached"], 2),
-            "cached_seconds": round(epochs["cached"], 3),
-            "speedup": round(epochs["uncached"] / epochs["cached"], 1),
-            "caching_seconds_once": round(caching, 1),
-            "train_images": len(data.train), "validation_images": len(data.validation)}
+    return {
+        "uncached_seconds": round(epochs["uncached"], 2),
+        "cached_seconds": round(epochs["cached"], 3),
+        "speedup": round(epochs["uncached"] / epochs["cached"], 1),
+        "caching_seconds_once": round(caching, 1),
+        "train_images": len(data.train),
+        "validation_images": len(data.validation),
+    }
 
 
 def feature_cache(method: str, data, seed: int, cache_root: Path):
@@ -135,8 +163,7 @@ def epoch_seconds(method: str, hp, data, seed: int, cache, timed: int = 1):
     return timer.seconds[-1] if timed == 1 else timer.seconds[1:]
 
 
-def tuner_vs_fit(seed: int, sizes: dict, out: Path, epochs: int = 3,
-                 rounds: int = 3) -> dict:
+def tuner_vs_fit(seed: int, sizes: dict, out: Path, epochs: int = 3, rounds: int = 3) -> dict:
     """Wall seconds of the seed CNN for `epochs`, bare `model.fit` against our search engine.
 
     Successive fits in one process vary by up to 30% here (the first is often the fastest), so the
@@ -150,10 +177,15 @@ def tuner_vs_fit(seed: int, sizes: dict, out: Path, epochs: int = 3,
         tuned.append(_engine_fit(seed, sizes, epochs, out))
         print(f"scratch: bare fit {bare[-1]:.1f} s, search engine {tuned[-1]:.1f} s", flush=True)
     bare_median, tuned_median = statistics.median(bare), statistics.median(tuned)
-    return {"epochs": epochs, "rounds": rounds, "bare_fit_seconds": [round(b, 1) for b in bare],
-            "tuner_seconds": [round(t, 1) for t in tuned],
-            "bare_fit_median": round(bare_median, 1), "tuner_median": round(tuned_median, 1),
-            "overhead": round(tuned_median / bare_median - 1, 3)}
+    return {
+        "epochs": epochs,
+        "rounds": rounds,
+        "bare_fit_seconds": [round(b, 1) for b in bare],
+        "tuner_seconds": [round(t, 1) for t in tuned],
+        "bare_fit_median": round(bare_median, 1),
+        "tuner_median": round(tuned_median, 1),
+        "overhead": round(tuned_median / bare_median - 1, 3),
+    }
 
 
 def _bare_fit(seed: int, sizes: dict, epochs: int) -> float:
@@ -170,8 +202,12 @@ def _bare_fit(seed: int, sizes: dict, epochs: int) -> float:
     data = load_search_data("synthetic", seed=seed, **sizes)
     keras.utils.set_random_seed(seed)
     model = create_hypermodel("scratch").build(fixed_hyperparameters(SEED_PRESETS["scratch"]))
-    model.fit(to_dataset(data.train, 128, shuffle=True, seed=seed), epochs=epochs, verbose=0,
-              validation_data=to_dataset(data.validation, 128))
+    model.fit(
+        to_dataset(data.train, 128, shuffle=True, seed=seed),
+        epochs=epochs,
+        verbose=0,
+        validation_data=to_dataset(data.validation, 128),
+    )
     return time.perf_counter() - start
 
 
@@ -179,9 +215,18 @@ def _engine_fit(seed: int, sizes: dict, epochs: int, out: Path) -> float:
     from tuning.config import SearchConfig
     from tuning.search import run_search
 
-    config = SearchConfig(method="scratch", preset="seed", data="synthetic", seed=seed,
-                          max_epochs=epochs, patience=epochs, out=str(out), overwrite=True,
-                          verbose=0, **sizes)
+    config = SearchConfig(
+        method="scratch",
+        preset="seed",
+        data="synthetic",
+        seed=seed,
+        max_epochs=epochs,
+        patience=epochs,
+        out=str(out),
+        overwrite=True,
+        verbose=0,
+        **sizes,
+    )
     start = time.perf_counter()
     run_search(config, log=None)
     return time.perf_counter() - start
@@ -198,6 +243,7 @@ def rss_over_trials(trials: int, seed: int, sizes: dict) -> dict:
 
     import_tensorflow_quietly()
     import tuning.search
+    import tuning.tuner
     from tuning.config import SearchConfig
     from tuning.runtime import release_memory
 
@@ -212,27 +258,38 @@ def rss_over_trials(trials: int, seed: int, sizes: dict) -> dict:
         between.append(_rss_mb())
         return released
 
-    tuning.search.release_memory = release_then_read  # the engine calls it as each trial begins
+    tuning.tuner.release_memory = release_then_read  # the tuner calls it as each trial begins
     try:
         with tempfile.TemporaryDirectory() as out:
-            config = SearchConfig(method="scratch", tuner="random", max_trials=trials,
-                                  max_epochs=1, data="synthetic", seed=seed,
-                                  train_size=sizes.get("train_size", 2000),
-                                  val_size=sizes.get("val_size", 500), out=out, verbose=1)
+            config = SearchConfig(
+                method="scratch",
+                tuner="random",
+                max_trials=trials,
+                max_epochs=1,
+                data="synthetic",
+                seed=seed,
+                train_size=sizes.get("train_size", 2000),
+                val_size=sizes.get("val_size", 500),
+                out=out,
+                verbose=1,
+            )
             tuning.search.run_search(config, log=record)
     finally:
-        tuning.search.release_memory = release_memory
+        tuning.tuner.release_memory = release_memory
     release_then_read()
-    return {"trials": len(at_end), "rss_mb_after_each_trial": at_end,
-            "growth_mb_first_to_last": round(at_end[-1] - at_end[0], 1),
-            "growth_mb_first_to_max": round(max(at_end) - at_end[0], 1),
-            "rss_mb_between_trials": between,
-            "held_growth_mb_before_first_to_after_last": round(between[-1] - between[0], 1),
-            "held_growth_mb_max": round(max(between) - between[0], 1),
-            "note": "trials are random scratch models of very different sizes; "
-                    "rss_mb_between_trials is read as each trial begins, after release_memory, "
-                    "and once after the search; rss_mb_after_each_trial at each trial's end; "
-                    "which allocator: machine.allocator"}
+    return {
+        "trials": len(at_end),
+        "rss_mb_after_each_trial": at_end,
+        "growth_mb_first_to_last": round(at_end[-1] - at_end[0], 1),
+        "growth_mb_first_to_max": round(max(at_end) - at_end[0], 1),
+        "rss_mb_between_trials": between,
+        "held_growth_mb_before_first_to_after_last": round(between[-1] - between[0], 1),
+        "held_growth_mb_max": round(max(between) - between[0], 1),
+        "note": "trials are random scratch models of very different sizes; "
+        "rss_mb_between_trials is read as each trial begins, after release_memory, "
+        "and once after the search; rss_mb_after_each_trial at each trial's end; "
+        "which allocator: machine.allocator",
+    }
 
 
 def save_memory_run(args) -> None:
@@ -244,19 +301,22 @@ def save_memory_run(args) -> None:
     import_tensorflow_quietly()  # for the machine's facts
     print("\n".join(f"{a}  {b}  {c}" for a, b, c in _memory_rows(rss)))
     allocator = "malloc" if malloc_holds_tensors() else "pool"
-    command = (f"{SYSTEM_ALLOCATOR}={os.environ[SYSTEM_ALLOCATOR]} python -m benchmarks.speed "
-               f"--memory-only" + (" --tiny" if args.tiny else ""))
-    save_result(f"memory-{allocator}" + ("-tiny" if args.tiny else ""), {
-        "command": command, "seed": args.seed, "results": {"rss_over_trials": rss}},
-        folder=Path(args.results))
+    command = (
+        f"{SYSTEM_ALLOCATOR}={os.environ[SYSTEM_ALLOCATOR]} python -m benchmarks.speed "
+        f"--memory-only" + (" --tiny" if args.tiny else "")
+    )
+    save_result(
+        f"memory-{allocator}" + ("-tiny" if args.tiny else ""),
+        {"command": command, "seed": args.seed, "results": {"rss_over_trials": rss}},
+        folder=Path(args.results),
+    )
 
 
 def help_seconds(runs: int = 5) -> dict:
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "tuning", "--help"], check=True,
-                       capture_output=True)
+        subprocess.run([sys.executable, "-m", "tuning", "--help"], check=True, capture_output=True)
         times.append(time.perf_counter() - start)
     return {"median": round(statistics.median(times), 3), "max": round(max(times), 3)}
 
@@ -265,18 +325,28 @@ def table(results: dict) -> str:
     feature, finetune = results["feature_epoch"], results["finetune_block5_epoch"]
     tuner, rss = results["scratch_tuner_vs_fit"], results["rss_over_trials"]
     rows = [
-        ("feature epoch, uncached / cached (s)",
-         f"{feature['uncached_seconds']} / {feature['cached_seconds']}",
-         f"{feature['speedup']}x (caching once: {feature['caching_seconds_once']} s)"),
-        ("finetune block5 epoch, uncached / cached (s)",
-         f"{finetune['uncached_seconds']} / {finetune['cached_seconds']}",
-         f"{finetune['speedup']}x (caching once: {finetune['caching_seconds_once']} s)"),
-        (f"scratch {tuner['epochs']} epochs, bare fit / search engine (s, median of "
-         f"{tuner['rounds']})", f"{tuner['bare_fit_median']} / {tuner['tuner_median']}",
-         f"overhead {tuner['overhead']:+.1%}"),
+        (
+            "feature epoch, uncached / cached (s)",
+            f"{feature['uncached_seconds']} / {feature['cached_seconds']}",
+            f"{feature['speedup']}x (caching once: {feature['caching_seconds_once']} s)",
+        ),
+        (
+            "finetune block5 epoch, uncached / cached (s)",
+            f"{finetune['uncached_seconds']} / {finetune['cached_seconds']}",
+            f"{finetune['speedup']}x (caching once: {finetune['caching_seconds_once']} s)",
+        ),
+        (
+            f"scratch {tuner['epochs']} epochs, bare fit / search engine (s, median of "
+            f"{tuner['rounds']})",
+            f"{tuner['bare_fit_median']} / {tuner['tuner_median']}",
+            f"overhead {tuner['overhead']:+.1%}",
+        ),
         *_memory_rows(rss),
-        ("python -m tuning --help (s)", f"median {results['help_seconds']['median']}",
-         f"max {results['help_seconds']['max']}"),
+        (
+            "python -m tuning --help (s)",
+            f"median {results['help_seconds']['median']}",
+            f"max {results['help_seconds']['max']}",
+        ),
     ]
     width = max(len(row[0]) for row in rows)
     return "\n".join(f"{a:<{width}}  {b:<22}  {c}" for a, b, c in rows)
@@ -284,11 +354,19 @@ def table(results: dict) -> str:
 
 def _memory_rows(rss: dict) -> list[tuple[str, str, str]]:
     between, at_end = rss["rss_mb_between_trials"], rss["rss_mb_after_each_trial"]
-    return [(f"RSS held between {rss['trials']} trials (MB)", f"{between[0]} -> {between[-1]}",
-             f"growth {rss['held_growth_mb_before_first_to_after_last']} "
-             f"(max {rss['held_growth_mb_max']})"),
-            ("RSS at trial ends, first -> last (MB)", f"{at_end[0]} -> {at_end[-1]}",
-             f"growth {rss['growth_mb_first_to_last']} (max {rss['growth_mb_first_to_max']})")]
+    return [
+        (
+            f"RSS held between {rss['trials']} trials (MB)",
+            f"{between[0]} -> {between[-1]}",
+            f"growth {rss['held_growth_mb_before_first_to_after_last']} "
+            f"(max {rss['held_growth_mb_max']})",
+        ),
+        (
+            "RSS at trial ends, first -> last (MB)",
+            f"{at_end[0]} -> {at_end[-1]}",
+            f"growth {rss['growth_mb_first_to_last']} (max {rss['growth_mb_first_to_max']})",
+        ),
+    ]
 
 
 class EpochTimer:
@@ -312,8 +390,16 @@ class EpochTimer:
 
 
 def _in_fresh_process(args) -> dict:
-    command = [sys.executable, "-m", "benchmarks.speed", "--rss-only", "--trials",
-               str(args.trials), "--seed", str(args.seed)] + (["--tiny"] if args.tiny else [])
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.speed",
+        "--rss-only",
+        "--trials",
+        str(args.trials),
+        "--seed",
+        str(args.seed),
+    ] + (["--tiny"] if args.tiny else [])
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -37,23 +37,39 @@ def main() -> None:
 
     keras.utils.set_random_seed(args.seed)
     hp = fixed_hyperparameters(SEED_PRESETS["scratch"])
-    linear = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255),
-                               keras.layers.Flatten(), keras.layers.Dense(100, "softmax")])
-    models = {"linear_on_pixels": compile_classifier(linear, 1e-3),
-              "seed_cnn": ScratchCNN().build(hp)}
+    linear = keras.Sequential(
+        [
+            keras.Input((32, 32, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Flatten(),
+            keras.layers.Dense(100, "softmax"),
+        ]
+    )
+    models = {
+        "linear_on_pixels": compile_classifier(linear, 1e-3),
+        "seed_cnn": ScratchCNN().build(hp),
+    }
     results = {}
     for name, model in models.items():
         start = time.perf_counter()
         history = model.fit(train, validation_data=validation, epochs=args.epochs, verbose=0)
-        results[name] = {"val_accuracy_per_epoch": [round(v, 4) for v in
-                                                     history.history["val_accuracy"]],
-                         "seconds": round(time.perf_counter() - start, 1)}
+        results[name] = {
+            "val_accuracy_per_epoch": [round(v, 4) for v in history.history["val_accuracy"]],
+            "seconds": round(time.perf_counter() - start, 1),
+        }
         print(f"{name}: val_accuracy by epoch {results[name]['val_accuracy_per_epoch']}")
 
-    save_result("synthetic-difficulty", {
-        "command": f"python -m benchmarks.synthetic_difficulty --epochs {args.epochs}",
-        "data": data.describe(), "seed": args.seed, "epochs": args.epochs, "chance": 0.01,
-        "results": results})
+    save_result(
+        "synthetic-difficulty",
+        {
+            "command": f"python -m benchmarks.synthetic_difficulty --epochs {args.epochs}",
+            "data": data.describe(),
+            "seed": args.seed,
+            "epochs": args.epochs,
+            "chance": 0.01,
+            "results": results,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -21,10 +21,16 @@ def write_artifacts(folder: Path, retrained, probabilities, test, metrics: dict,
 
     predicted = probabilities.argmax(axis=1)
     confidence = probabilities.max(axis=1)
-    pd.DataFrame({"test_index": np.arange(len(test)), "true": test.fine,
-                  "true_name": np.array(names.fine)[test.fine], "predicted": predicted,
-                  "predicted_name": np.array(names.fine)[predicted],
-                  "confidence": confidence}).to_csv(folder / "predictions.csv", index=False)
+    pd.DataFrame(
+        {
+            "test_index": np.arange(len(test)),
+            "true": test.fine,
+            "true_name": np.array(names.fine)[test.fine],
+            "predicted": predicted,
+            "predicted_name": np.array(names.fine)[predicted],
+            "confidence": confidence,
+        }
+    ).to_csv(folder / "predictions.csv", index=False)
     history = pd.DataFrame(retrained.history)
     history.index = np.arange(1, len(history) + 1)
     history.to_csv(folder / "history.csv", index_label="epoch")
@@ -33,16 +39,33 @@ def write_artifacts(folder: Path, retrained, probabilities, test, metrics: dict,
     title = f"{metrics['method']} rank {metrics['rank']} (trial {metrics['trial_id']})"
     plots.plot_curves(retrained.history, folder / "curves.png", title)
     coarse = names.fine_to_coarse
-    plots.plot_confusion(coarse[test.fine], coarse[predicted], names.coarse,
-                         folder / "confusion_coarse.png", "superclass confusion", labelled=True)
-    plots.plot_confusion(test.fine, predicted, names.fine, folder / "confusion_fine.png",
-                         "fine-class confusion (100 x 100)", labelled=False)
+    plots.plot_confusion(
+        coarse[test.fine],
+        coarse[predicted],
+        names.coarse,
+        folder / "confusion_coarse.png",
+        "superclass confusion",
+        labelled=True,
+    )
+    plots.plot_confusion(
+        test.fine,
+        predicted,
+        names.fine,
+        folder / "confusion_fine.png",
+        "fine-class confusion (100 x 100)",
+        labelled=False,
+    )
     plots.plot_per_class_f1(report, folder / "per_class_f1.png")
-    plots.plot_examples(test.images, test.fine, predicted, confidence, names.fine,
-                        folder / "examples.png")
+    plots.plot_examples(
+        test.images, test.fine, predicted, confidence, names.fine, folder / "examples.png"
+    )
     shown = slice(0, GRADCAM_IMAGES)
-    plots.plot_gradcam(test.images[shown], test.fine[shown],
-                       grad_cam(retrained.model, test.images[shown]), names.fine,
-                       folder / "gradcam.png")
+    plots.plot_gradcam(
+        test.images[shown],
+        test.fine[shown],
+        grad_cam(retrained.model, test.images[shown]),
+        names.fine,
+        folder / "gradcam.png",
+    )
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
     write_index(folder, metrics, report)

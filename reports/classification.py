@@ -10,8 +10,9 @@ import numpy as np
 from tuning.labels import LabelNames
 
 
-def write_classification_reports(folder: Path, fine: np.ndarray, predicted: np.ndarray,
-                                 names: LabelNames) -> "object":
+def write_classification_reports(
+    folder: Path, fine: np.ndarray, predicted: np.ndarray, names: LabelNames
+) -> object:
     """Writes `classification_report.{txt,csv}` and `coarse_classification_report.{txt,csv}`.
 
     Returns:
@@ -19,21 +20,21 @@ def write_classification_reports(folder: Path, fine: np.ndarray, predicted: np.n
     """
     fine_frame = _write(folder / "classification_report", fine, predicted, names.fine)
     to_coarse = names.fine_to_coarse
-    _write(folder / "coarse_classification_report", to_coarse[fine], to_coarse[predicted],
-           names.coarse)
+    _write(
+        folder / "coarse_classification_report", to_coarse[fine], to_coarse[predicted], names.coarse
+    )
     return fine_frame
 
 
-def _write(stem: Path, true: np.ndarray, predicted: np.ndarray, class_names) -> "object":
+def _write(stem: Path, true: np.ndarray, predicted: np.ndarray, class_names) -> object:
     import pandas as pd
     from sklearn.metrics import classification_report
 
     present = np.unique(true)  # a small dataset's absent classes would drag every average down
-    kwargs = dict(labels=present, target_names=[class_names[i] for i in present],
-                  zero_division=0)
-    stem.with_suffix(".txt").write_text(
-        classification_report(true, predicted, digits=4, **kwargs))
-    frame = pd.DataFrame(classification_report(true, predicted, output_dict=True,
-                                               **kwargs)).transpose()
+    kwargs = dict(labels=present, target_names=[class_names[i] for i in present], zero_division=0)
+    stem.with_suffix(".txt").write_text(classification_report(true, predicted, digits=4, **kwargs))
+    frame = pd.DataFrame(
+        classification_report(true, predicted, output_dict=True, **kwargs)
+    ).transpose()
     frame.to_csv(stem.with_suffix(".csv"), index_label="class")
     return frame

@@ -5,25 +5,40 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tuning.cli import OneLineErrorParser
-from tuning.config import METHODS, PRESETS
+from tuning.cli import OneLineErrorParser, one_line
+from tuning.config import METHODS, PRESETS, run_dir_name
 from tuning.errors import UsageError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrorParser(prog="python -m reports", description="Retrain a search's best "
-                     "configurations, evaluate them once on the test set and write reports; "
-                     "`summary` puts the methods side by side.")
-    parser.add_argument("verb", nargs="?", choices=["summary"], help="summary: the methods "
-                        "side by side (summary.md/.csv/.html in --out)")
+    parser = OneLineErrorParser(
+        prog="python -m reports",
+        description="Retrain a search's best "
+        "configurations, evaluate them once on the test set and write reports; "
+        "`summary` puts the methods side by side.",
+    )
+    parser.add_argument(
+        "verb",
+        nargs="?",
+        choices=["summary"],
+        help="summary: the methods side by side (summary.md/.csv/.html in --out)",
+    )
     parser.add_argument("--method", metavar="{" + ",".join(METHODS) + "}")
-    parser.add_argument("--preset", metavar="{" + ",".join(PRESETS) + "}",
-                        help="report the seed preset's run (OUT/METHOD-seed)")
+    parser.add_argument(
+        "--preset",
+        metavar="{" + ",".join(PRESETS) + "}",
+        help="report the seed preset's run (OUT/METHOD-seed)",
+    )
     parser.add_argument("--top", type=int, default=1, help="configurations to retrain (default 1)")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="retraining budget (default: the search's --max-epochs)")
-    parser.add_argument("--seeds", type=int, default=1, help="retrain with this many seeds; "
-                        "metrics get mean +- std")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="retraining budget (default: the search's --max-epochs)",
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="retrain with this many seeds; metrics get mean +- std"
+    )
     parser.add_argument("--out", default="runs", help="the searches' run directory (default runs/)")
     parser.add_argument("-q", "--quiet", action="store_true")
     return parser
@@ -34,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.verb == "summary":
-            from reports.summary import write_summary
+            from reports.comparison import write_summary
 
             print(write_summary(args.out).read_text())
             return 0
@@ -43,13 +58,18 @@ def main(argv: list[str] | None = None) -> int:
         from tuning.runtime import import_tensorflow_quietly
 
         import_tensorflow_quietly()
-        name = args.method if args.preset is None else f"{args.method}-{args.preset}"
-        folder = build_report(args.out, name, args.top, args.epochs, args.seeds,
-                              log=None if args.quiet else (lambda line: print(line, flush=True)))
+        folder = build_report(
+            args.out,
+            run_dir_name(args.method, args.preset),
+            args.top,
+            args.epochs,
+            args.seeds,
+            log=None if args.quiet else (lambda line: print(line, flush=True)),
+        )
         print(f"report: {folder / 'index.html'}")
         return 0
     except UsageError as error:
-        print(f"python -m reports: error: {error}", file=sys.stderr)
+        print(f"python -m reports: error: {one_line(error)}", file=sys.stderr)
         return 2
 
 

@@ -33,8 +33,12 @@ def feature_map_layer(model):
     pooling layers only shrink the map before them, so that map is preferred."""
     import keras
 
-    skipped = (keras.Model, keras.layers.InputLayer, keras.layers.MaxPooling2D,
-               keras.layers.AveragePooling2D)
+    skipped = (
+        keras.Model,
+        keras.layers.InputLayer,
+        keras.layers.MaxPooling2D,
+        keras.layers.AveragePooling2D,
+    )
     found = None
     for layer in _layers_in_order(model):
         shape = getattr(getattr(layer, "output", None), "shape", None)
@@ -81,16 +85,18 @@ def grad_cam(model, images: np.ndarray) -> GradCam:
     cam = tf.nn.relu(tf.reduce_sum(weights * seen["map"], axis=-1))[..., None]
     cam = tf.image.resize(cam, images.shape[1:3], method="bilinear")[..., 0].numpy()
     cam /= np.maximum(cam.max(axis=(1, 2), keepdims=True), 1e-12)
-    return GradCam(cam, predicted.numpy(), tf.reduce_max(probabilities, axis=1).numpy(),
-                   layer.name)
+    return GradCam(cam, predicted.numpy(), tf.reduce_max(probabilities, axis=1).numpy(), layer.name)
 
 
 def softmax_layer(model):
     """The last layer (nested models searched) ending in a softmax: the classifier output."""
     import keras
 
-    found = [layer for layer in _layers_in_order(model)
-             if getattr(layer, "activation", None) is keras.activations.softmax]
+    found = [
+        layer
+        for layer in _layers_in_order(model)
+        if getattr(layer, "activation", None) is keras.activations.softmax
+    ]
     if not found:
         raise ValueError(f"{model.name} has no softmax output layer")
     return found[-1]

@@ -59,12 +59,18 @@ def plot_per_class_f1(report, path: Path, shown: int = 15) -> None:
     classes = report.iloc[:-3]["f1-score"].sort_values()  # drop accuracy / macro / weighted rows
     picked = classes.iloc[np.r_[0:shown, -shown:0]] if len(classes) > 2 * shown else classes
     fig, ax = plt.subplots(figsize=(9, 9))
-    colours = (["tab:red"] * shown + ["tab:green"] * shown if len(classes) > 2 * shown
-               else ["tab:blue"] * len(picked))
-    ax.barh(range(len(picked)), picked.values, color=colours[:len(picked)])
+    colours = (
+        ["tab:red"] * shown + ["tab:green"] * shown
+        if len(classes) > 2 * shown
+        else ["tab:blue"] * len(picked)
+    )
+    ax.barh(range(len(picked)), picked.values, color=colours[: len(picked)])
     ax.set_yticks(range(len(picked)), picked.index, fontsize=8)
-    title = (f"per-class F1: worst {shown} (red), best {shown} (green)" if len(classes) > 2 * shown
-             else f"per-class F1 of all {len(classes)} classes")
+    title = (
+        f"per-class F1: worst {shown} (red), best {shown} (green)"
+        if len(classes) > 2 * shown
+        else f"per-class F1 of all {len(classes)} classes"
+    )
     ax.set(xlabel="F1", xlim=(0, 1), title=title)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
@@ -84,9 +90,11 @@ def plot_examples(images, true, predicted, confidence, names, path: Path, count:
             continue
         ax.imshow(images[i])
         right = true[i] == predicted[i]
-        ax.set_title(f"true: {names[true[i]]}\npred: {names[predicted[i]]} "
-                     f"({confidence[i]:.0%})", fontsize=7,
-                     color="black" if right else "red")
+        ax.set_title(
+            f"true: {names[true[i]]}\npred: {names[predicted[i]]} ({confidence[i]:.0%})",
+            fontsize=7,
+            color="black" if right else "red",
+        )
     fig.suptitle("test examples (red: mistaken)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -101,9 +109,11 @@ def plot_gradcam(images, true, cam, names, path: Path) -> None:
     for i in range(columns):
         right = true[i] == cam.predicted[i]
         axes[0, i].imshow(images[i])
-        axes[0, i].set_title(f"true: {names[true[i]]}\npred: {names[cam.predicted[i]]} "
-                             f"({cam.confidence[i]:.0%})", fontsize=7,
-                             color="black" if right else "red")
+        axes[0, i].set_title(
+            f"true: {names[true[i]]}\npred: {names[cam.predicted[i]]} ({cam.confidence[i]:.0%})",
+            fontsize=7,
+            color="black" if right else "red",
+        )
         axes[1, i].imshow(images[i])
         axes[1, i].imshow(cam.heatmaps[i], cmap="jet", alpha=0.5, vmin=0, vmax=1)
         for ax in axes[:, i]:

@@ -13,14 +13,15 @@ import os
 import shutil
 from pathlib import Path
 
-
 from reports.artifacts import write_artifacts
 from reports.metrics import mean_and_std, test_metrics
 from reports.retrain import retrain
 from reports.runs import Configuration, read_search
-from reports.test_data import load_test_split
-from tuning.data import load_search_data
+from reports.test_split import load_test_split
+from tuning.data import load_search_data, split_from_arrays
+from tuning.errors import UsageError
 from tuning.features import load_backbone
+from tuning.identity import check_same_arrays
 from tuning.labels import label_names
 from tuning.pipeline import to_dataset
 from tuning.runtime import release_memory
@@ -28,18 +29,34 @@ from tuning.runtime import release_memory
 REPORT_DIR = "report"
 
 
-def build_report(out: str | Path, name: str, top: int = 1, epochs: int | None = None,
-                 seeds: int = 1, log=print) -> Path:
+def build_report(
+    out: str | Path,
+    name: str,
+    top: int = 1,
+    epochs: int | None = None,
+    seeds: int = 1,
+    log=print,
+    x_train=None,
+    y_train=None,
+    x_test=None,
+    y_test=None,
+) -> Path:
     """Retrains the `top` configurations of `out/name` for `epochs` (default: the search's
     max epochs) with `seeds` seeds each, evaluates each once on the test split, writes the report.
+
+    A search run on arrays (`run_search(config, x_train=..., y_train=...)`) is reported with the
+    same training arrays (checked against the search's record) and test arrays passed here.
 
     Returns:
         The report folder.
     """
     record = read_search(out, name)
     config = record.config
-    data = load_search_data(config.data, config.val_size, config.train_size, config.seed)
-    test = load_test_split(config.data)
+    train, test = in_memory_splits(record.run_dir, x_train, y_train, x_test, y_test)
+    data = load_search_data(
+        config.data, config.val_size, config.train_size, config.seed, arrays=train
+    )
+    test = test if test is not None else load_test_split(config.data)
     backbone = load_backbone(config)
     epochs = epochs or config.max_epochs
     staging = record.run_dir / f".{REPORT_DIR}.tmp-{os.getpid()}"
@@ -49,21 +66,39 @@ def build_report(out: str | Path, name: str, top: int = 1, epochs: int | None = 
             folder = staging if top == 1 else staging / f"rank{conf.rank}"
             folder.mkdir(parents=True)
             if log:
-                log(f"{name}: retraining rank {conf.rank} (trial {conf.trial_id}, search val "
-                    f"accuracy {conf.val_accuracy:.4f}) for up to {epochs} epochs, {seeds} seed(s)")
-            metrics = report_configuration(folder, record, conf, data, backbone, test, epochs,
-                                           seeds)
+                log(
+                    f"{name}: retraining rank {conf.rank} (trial {conf.trial_id}, search val "
+                    f"accuracy {conf.val_accuracy:.4f}) for up to {epochs} epochs, {seeds} seed(s)"
+                )
+            metrics = report_configuration(
+                folder, record, conf, data, backbone, test, epochs, seeds
+            )
             if log:
                 final = record.run_dir / REPORT_DIR / folder.relative_to(staging)
-                log(f"{name}: rank {conf.rank} test accuracy {metrics['test_accuracy']:.4f} "
-                    f"-> {final}")
+                log(
+                    f"{name}: rank {conf.rank} test accuracy {metrics['test_accuracy']:.4f} "
+                    f"-> {final}"
+                )
         return _swap_into_place(staging, record.run_dir / REPORT_DIR)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def report_configuration(folder: Path, record, conf: Configuration, data, backbone, test,
-                         epochs: int, seeds: int) -> dict:
+def in_memory_splits(run_dir: Path, x_train, y_train, x_test, y_test) -> tuple:
+    """(train, test) Splits of the arrays given for a search run on arrays, else (None, None)."""
+    given = [a is not None for a in (x_train, y_train, x_test, y_test)]
+    if not any(given):
+        return None, None
+    if not all(given):
+        raise UsageError("x_train, y_train, x_test and y_test go together: pass all or none")
+    train = split_from_arrays(x_train, y_train, "x_train / y_train")
+    check_same_arrays(run_dir, train)
+    return train, split_from_arrays(x_test, y_test, "x_test / y_test")
+
+
+def report_configuration(
+    folder: Path, record, conf: Configuration, data, backbone, test, epochs: int, seeds: int
+) -> dict:
     """Retrains one configuration per seed; the first seed's model gives the files."""
     import keras
 
@@ -79,11 +114,18 @@ def report_configuration(folder: Path, record, conf: Configuration, data, backbo
             keras.backend.clear_session()
             release_memory()
     retrained, probabilities = kept
-    metrics = {**runs[0], "method": config.method, "search": str(record.run_dir),
-               "rank": conf.rank, "trial_id": conf.trial_id,
-               **({"backbone": config.backbone} if config.method != "scratch" else {}),
-               "search_val_accuracy": conf.val_accuracy, "data": data.source,
-               "test_images": len(test), "hyperparameters": conf.values}
+    metrics = {
+        **runs[0],
+        "method": config.method,
+        "search": str(record.run_dir),
+        "rank": conf.rank,
+        "trial_id": conf.trial_id,
+        **({"backbone": config.backbone} if config.method != "scratch" else {}),
+        "search_val_accuracy": conf.val_accuracy,
+        "data": data.source,
+        "test_images": len(test),
+        "hyperparameters": conf.values,
+    }
     if seeds > 1:
         metrics["over_seeds"] = mean_and_std(runs)
         metrics["per_seed"] = runs
@@ -92,10 +134,13 @@ def report_configuration(folder: Path, record, conf: Configuration, data, backbo
 
 
 def _metrics(probabilities, test, retrained, names) -> dict:
-    return {**test_metrics(probabilities, test.fine, names.fine_to_coarse),
-            "parameters": int(retrained.model.count_params()),
-            "retrain_seconds": retrained.seconds, "epochs": retrained.epochs,
-            "seed": retrained.seed}
+    return {
+        **test_metrics(probabilities, test.fine, names.fine_to_coarse),
+        "parameters": int(retrained.model.count_params()),
+        "retrain_seconds": retrained.seconds,
+        "epochs": retrained.epochs,
+        "seed": retrained.seed,
+    }
 
 
 def _swap_into_place(staging: Path, target: Path) -> Path:
@@ -110,10 +155,10 @@ def _swap_into_place(staging: Path, target: Path) -> Path:
 
 def read_report_metrics(run_dir: Path) -> dict | None:
     """The rank-1 `metrics.json` of a run's report, or None when it has none."""
-    for path in (run_dir / REPORT_DIR / "metrics.json",
-                 run_dir / REPORT_DIR / "rank1" / "metrics.json"):
+    for path in (
+        run_dir / REPORT_DIR / "metrics.json",
+        run_dir / REPORT_DIR / "rank1" / "metrics.json",
+    ):
         if path.is_file():
             return json.loads(path.read_text())
     return None
-
-

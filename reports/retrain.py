@@ -11,15 +11,16 @@ from tuning.data import SearchData
 
 @dataclass
 class Retrained:
-    model: "object"  # keras.Model with its best-by-val-accuracy weights restored
+    model: object  # keras.Model with its best-by-val-accuracy weights restored
     history: dict  # per-epoch metrics, train and validation
     seconds: float
     epochs: int
     seed: int
 
 
-def retrain(config: SearchConfig, values: dict, data: SearchData, backbone, epochs: int,
-            seed: int) -> Retrained:
+def retrain(
+    config: SearchConfig, values: dict, data: SearchData, backbone, epochs: int, seed: int
+) -> Retrained:
     """Builds `values` with the search's own HyperModel and trains it on the search's split.
 
     Trains as the search did: on the search's feature cache when it used one (`backbone` from
@@ -37,12 +38,19 @@ def retrain(config: SearchConfig, values: dict, data: SearchData, backbone, epoc
     keras.utils.set_random_seed(seed)
     hp = fixed_hyperparameters(values)
     model = hypermodel.build(hp)
-    stop = keras.callbacks.EarlyStopping("val_accuracy", patience=config.patience, mode="max",
-                                         restore_best_weights=True)
+    stop = keras.callbacks.EarlyStopping(
+        "val_accuracy", patience=config.patience, mode="max", restore_best_weights=True
+    )
     args, kwargs = fit_data(hypermodel, data, config.batch_size, seed)
     start = time.perf_counter()
-    history = hypermodel.fit(hp, model, *args, **kwargs, epochs=epochs, callbacks=[stop],
-                             verbose=0, shuffle=False)
+    history = hypermodel.fit(
+        hp, model, *args, **kwargs, epochs=epochs, callbacks=[stop], verbose=0, shuffle=False
+    )
     seconds = time.perf_counter() - start
-    return Retrained(hypermodel.image_model(model), dict(history.history), round(seconds, 1),
-                     len(history.epoch), seed)
+    return Retrained(
+        hypermodel.image_model(model),
+        dict(history.history),
+        round(seconds, 1),
+        len(history.epoch),
+        seed,
+    )

@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuning.config import SearchConfig
+from tuning.config import SearchConfig, method_of
 from tuning.errors import UsageError
-from tuning.records import TRIALS_FILE
 from tuning.identity import CONFIG_FILE
+from tuning.records import TRIALS_FILE
 
 
 @dataclass(frozen=True)
@@ -26,20 +26,22 @@ class Configuration:
 class SearchRecord:
     run_dir: Path
     config: SearchConfig
-    trials: "object"  # pandas.DataFrame of trials.csv
+    trials: object  # pandas.DataFrame of trials.csv
 
     def ranked(self, top: int) -> list[Configuration]:
         """The `top` COMPLETED trials by val accuracy, one per distinct configuration."""
         done = self.trials[self.trials.status == "COMPLETED"].sort_values(
-            "val_accuracy", ascending=False, kind="stable")
+            "val_accuracy", ascending=False, kind="stable"
+        )
         picked, seen = [], set()
         for row in done.itertuples():
             values = _trial_values(self.run_dir, row.trial_id)
             key = json.dumps(values, sort_keys=True)
             if key not in seen:
                 seen.add(key)
-                picked.append(Configuration(len(picked) + 1, row.trial_id, values,
-                                            float(row.val_accuracy)))
+                picked.append(
+                    Configuration(len(picked) + 1, row.trial_id, values, float(row.val_accuracy))
+                )
             if len(picked) == top:
                 break
         return picked
@@ -50,15 +52,19 @@ def read_search(out: str | Path, name: str) -> SearchRecord:
     import pandas as pd
 
     run_dir = Path(out) / name
-    method = name.split("-")[0]
+    method = method_of(name) or name
     if not (run_dir / TRIALS_FILE).is_file() or not (run_dir / CONFIG_FILE).is_file():
-        raise UsageError(f"no search results in {run_dir}; run `python -m tuning search "
-                         f"--method {method} --out {out}` first")
+        raise UsageError(
+            f"no search results in {run_dir}; run `python -m tuning search "
+            f"--method {method} --out {out}` first"
+        )
     config = SearchConfig.from_json((run_dir / CONFIG_FILE).read_text())
     trials = pd.read_csv(run_dir / TRIALS_FILE, dtype={"trial_id": str})
     if not (trials.status == "COMPLETED").any():
-        raise UsageError(f"every trial of {run_dir} failed ({len(trials)} trials; reasons in "
-                         f"{run_dir / TRIALS_FILE}): nothing to report")
+        raise UsageError(
+            f"every trial of {run_dir} failed ({len(trials)} trials; reasons in "
+            f"{run_dir / TRIALS_FILE}): nothing to report"
+        )
     return SearchRecord(run_dir, config, trials)
 
 

@@ -6,6 +6,7 @@ import keras_tuner as kt
 
 from search_spaces import feature_extraction, finetune, scratch
 from search_spaces.backbones import BACKBONES, BackboneError, load_base
+from tuning.config import METHODS
 
 SEED_PRESETS = {
     "scratch": scratch.SEED_PRESET,
@@ -22,16 +23,15 @@ def fixed_hyperparameters(values: dict) -> kt.HyperParameters:
     return hp
 
 
-HYPERMODELS = {
-    "scratch": scratch.ScratchCNN,
-    "feature": feature_extraction.FeatureExtraction,
-    "finetune": finetune.FineTune,
-}
-
-
-def create_hypermodel(method: str, weights: str = "imagenet", input_size: int = 32,
-                      head_epochs: int = 1, features=None,
-                      backbone: str = "vgg16", epochs: int = 9) -> kt.HyperModel:
+def create_hypermodel(
+    method: str,
+    weights: str = "imagenet",
+    input_size: int = 32,
+    head_epochs: int = 1,
+    features=None,
+    backbone: str = "vgg16",
+    epochs: int = 9,
+) -> kt.HyperModel:
     """The HyperModel of `method` ("scratch", "feature" or "finetune").
 
     `features` (a feature cache, see `blocks.BackboneHyperModel`) makes the backbone methods
@@ -42,13 +42,21 @@ def create_hypermodel(method: str, weights: str = "imagenet", input_size: int = 
     if method == "scratch":
         return scratch.ScratchCNN(epochs, name="scratch")
     if method == "feature":
-        return feature_extraction.FeatureExtraction(weights, input_size, features, backbone,
-                                                    name="feature")
+        return feature_extraction.FeatureExtraction(
+            weights, input_size, features, backbone, name="feature"
+        )
     if method == "finetune":
-        return finetune.FineTune(weights, input_size, head_epochs, features, backbone,
-                                 name="finetune")
-    raise ValueError(f"Expected `method` to be one of {list(SEED_PRESETS)}. Received: {method!r}")
+        return finetune.FineTune(
+            weights, input_size, head_epochs, features, backbone, name="finetune"
+        )
+    raise ValueError(f"Expected `method` to be one of {list(METHODS)}. Received: {method!r}")
 
 
-__all__ = ["BACKBONES", "BackboneError", "HYPERMODELS", "SEED_PRESETS", "create_hypermodel",
-           "fixed_hyperparameters", "load_base"]
+__all__ = [
+    "BACKBONES",
+    "BackboneError",
+    "SEED_PRESETS",
+    "create_hypermodel",
+    "fixed_hyperparameters",
+    "load_base",
+]

@@ -34,20 +34,43 @@ class BackboneSpec:
     weights_file: str
 
 
-BACKBONES = {spec.name: spec for spec in (
-    BackboneSpec("vgg16", "VGG16", "caffe",
-                 ("block5_pool", "block4_pool", "block3_pool", "block2_pool"), "block",
-                 "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-    BackboneSpec("resnet50", "ResNet50", "caffe",
-                 ("conv5_block3_out", "conv4_block6_out", "conv3_block4_out", "conv2_block3_out"),
-                 "stage", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"),
-    BackboneSpec("efficientnetb0", "EfficientNetB0", "none",
-                 ("top_activation", "block5c_add", "block4c_add", "block3b_add"), "stage",
-                 "efficientnetb0_notop.h5"),
-    BackboneSpec("mobilenetv2", "MobileNetV2", "tf",
-                 ("out_relu", "block_12_add", "block_5_add", "block_2_add"), "stage",
-                 "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"),
-)}
+BACKBONES = {
+    spec.name: spec
+    for spec in (
+        BackboneSpec(
+            "vgg16",
+            "VGG16",
+            "caffe",
+            ("block5_pool", "block4_pool", "block3_pool", "block2_pool"),
+            "block",
+            "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        ),
+        BackboneSpec(
+            "resnet50",
+            "ResNet50",
+            "caffe",
+            ("conv5_block3_out", "conv4_block6_out", "conv3_block4_out", "conv2_block3_out"),
+            "stage",
+            "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        ),
+        BackboneSpec(
+            "efficientnetb0",
+            "EfficientNetB0",
+            "none",
+            ("top_activation", "block5c_add", "block4c_add", "block3b_add"),
+            "stage",
+            "efficientnetb0_notop.h5",
+        ),
+        BackboneSpec(
+            "mobilenetv2",
+            "MobileNetV2",
+            "tf",
+            ("out_relu", "block_12_add", "block_5_add", "block_2_add"),
+            "stage",
+            "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+        ),
+    )
+}
 MAX_UNFROZEN_UNITS = 3
 
 
@@ -99,19 +122,24 @@ class SmallMapConv2D(layers.Conv2D):
         if not (self._dense_form_fits() and height and width and height <= 2 and width <= 2):
             return super().convolution_op(inputs, kernel)
         positions = [(i, j) for i in range(height) for j in range(width)]
-        taps = [[(pi - oi + 1) * 3 + (pj - oj + 1) for oi, oj in positions]
-                for pi, pj in positions]
+        taps = [[(pi - oi + 1) * 3 + (pj - oj + 1) for oi, oj in positions] for pi, pj in positions]
         cin, cout = kernel.shape[2], kernel.shape[3]
         matrix = ops.take(ops.reshape(kernel, (9, cin, cout)), taps, axis=0)  # [in, out, Cin, Cout]
-        matrix = ops.reshape(ops.transpose(matrix, (0, 2, 1, 3)),
-                             (len(positions) * cin, len(positions) * cout))
+        matrix = ops.reshape(
+            ops.transpose(matrix, (0, 2, 1, 3)), (len(positions) * cin, len(positions) * cout)
+        )
         flat = ops.reshape(inputs, (-1, len(positions) * cin))
         return ops.reshape(ops.matmul(flat, matrix), (-1, height, width, cout))
 
     def _dense_form_fits(self) -> bool:
-        return (tuple(self.kernel_size) == (3, 3) and tuple(self.strides) == (1, 1)
-                and self.padding == "same" and tuple(self.dilation_rate) == (1, 1)
-                and self.groups == 1 and self.data_format == "channels_last")
+        return (
+            tuple(self.kernel_size) == (3, 3)
+            and tuple(self.strides) == (1, 1)
+            and self.padding == "same"
+            and tuple(self.dilation_rate) == (1, 1)
+            and self.groups == 1
+            and self.data_format == "channels_last"
+        )
 
 
 def load_base(backbone: str, weights: str, input_size: int) -> keras.Model:
@@ -129,8 +157,12 @@ def load_base(backbone: str, weights: str, input_size: int) -> keras.Model:
     try:
         with warnings.catch_warnings():  # MobileNetV2 warns that its weights are for 224x224
             warnings.simplefilter("ignore")
-            base = build(include_top=False, weights="imagenet" if weights == "imagenet" else None,
-                         input_shape=shape, name=backbone)
+            base = build(
+                include_top=False,
+                weights="imagenet" if weights == "imagenet" else None,
+                input_shape=shape,
+                name=backbone,
+            )
             if weights not in ("imagenet", "none"):
                 base.load_weights(weights)  # a mismatch raises; its warnings repeat it
     except Exception as error:  # download failures are bare Exceptions; bad files vary
@@ -173,8 +205,9 @@ def with_backbone(model: keras.Model, base: keras.Model, input_size: int, name: 
     `model` takes activations at one layer of `base` (its input layer carries that layer's name),
     as trained on cached features; the result takes raw 32x32 images like an uncached model.
     """
-    below = keras.Model(base.inputs, base.get_layer(model.layers[0].name).output,
-                        name=f"{base.name}_below")
+    below = keras.Model(
+        base.inputs, base.get_layer(model.layers[0].name).output, name=f"{base.name}_below"
+    )
     inputs = keras.Input((32, 32, 3), name="image")
     x = below(_preprocess(inputs, base.name, input_size), training=False)
     return keras.Model(inputs, model(x), name=name)
@@ -217,14 +250,19 @@ def unfreeze_top(model: keras.Model, backbone: str, units: int) -> None:
     first = names.index(cut) + 1 if cut in names else 0
     model.trainable = units > 0
     for i, layer in enumerate(model.layers):
-        layer.trainable = (units > 0 and i >= first
-                           and not isinstance(layer, layers.BatchNormalization))
+        layer.trainable = (
+            units > 0 and i >= first and not isinstance(layer, layers.BatchNormalization)
+        )
 
 
 def _explain(spec: BackboneSpec, weights: str, error: Exception) -> str:
     detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     if weights == "imagenet":
-        return (f"could not download the {spec.name} ImageNet weights ({detail}); offline? use "
-                f"--weights PATH ({spec.weights_file}) or --weights none")
-    return (f"--weights {weights}: not {spec.name} no-top weights that fit this model "
-            f"({type(error).__name__}: {detail[:200]})")
+        return (
+            f"could not download the {spec.name} ImageNet weights ({detail}); offline? use "
+            f"--weights PATH ({spec.weights_file}) or --weights none"
+        )
+    return (
+        f"--weights {weights}: not {spec.name} no-top weights that fit this model "
+        f"({type(error).__name__}: {detail[:200]})"
+    )

@@ -23,8 +23,14 @@ class BackboneHyperModel(kt.HyperModel):
     `validation_data`. Either way `image_model` gives the trained model as one taking images.
     """
 
-    def __init__(self, weights: str = "imagenet", input_size: int = 32, features=None,
-                 backbone: str = "vgg16", **kwargs):
+    def __init__(
+        self,
+        weights: str = "imagenet",
+        input_size: int = 32,
+        features=None,
+        backbone: str = "vgg16",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.weights, self.input_size, self.features = weights, input_size, features
         self.backbone = backbone
@@ -40,12 +46,16 @@ class BackboneHyperModel(kt.HyperModel):
         return with_backbone(model, self.features.backbone, self.input_size, model.name)
 
     def cached_data(self, layer: str, flip: bool, args, kwargs) -> dict:
-        """`fit` arguments reading activations at `layer` (train views flipped at random if `flip`)."""
+        """`fit` arguments reading activations at `layer` (flipped at random if `flip`)."""
         if args or kwargs.get("validation_data") is not None:
-            raise ValueError("A HyperModel on cached features reads its own data: call `fit` "
-                             "without `x` or `validation_data`.")
-        return {"x": self.features.dataset(layer, "train", flip),
-                "validation_data": self.features.dataset(layer, "validation")}
+            raise ValueError(
+                "A HyperModel on cached features reads its own data: call `fit` "
+                "without `x` or `validation_data`."
+            )
+        return {
+            "x": self.features.dataset(layer, "train", flip),
+            "validation_data": self.features.dataset(layer, "validation"),
+        }
 
 
 def classifier_head(x, units: int, dropout: float, dense_layers: int = 1):
@@ -67,8 +77,13 @@ def ready_to_save(model: keras.Model) -> keras.Model:
     return model
 
 
-def compile_classifier(model: keras.Model, learning_rate: float, optimizer: str = "adam",
-                       weight_decay: float = 0.0, label_smoothing: float = 0.0) -> keras.Model:
+def compile_classifier(
+    model: keras.Model,
+    learning_rate: float,
+    optimizer: str = "adam",
+    weight_decay: float = 0.0,
+    label_smoothing: float = 0.0,
+) -> keras.Model:
     """Sparse cross-entropy (label-smoothed if asked), tracking accuracy and top-5 accuracy.
 
     `optimizer` is a name of `training.OPTIMIZERS` (Adam by default), or an optimizer to keep.
@@ -77,8 +92,11 @@ def compile_classifier(model: keras.Model, learning_rate: float, optimizer: str 
         optimizer = make_optimizer(optimizer, learning_rate, weight_decay)
     model.compile(
         optimizer=optimizer,
-        loss=(SmoothedCrossentropy(label_smoothing) if label_smoothing
-              else "sparse_categorical_crossentropy"),
+        loss=(
+            SmoothedCrossentropy(label_smoothing)
+            if label_smoothing
+            else "sparse_categorical_crossentropy"
+        ),
         metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")],
     )
     return model

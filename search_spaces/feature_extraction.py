@@ -10,8 +10,13 @@ from search_spaces.backbones import base_features, top_layer
 from search_spaces.blocks import BackboneHyperModel, classifier_head, compile_classifier
 
 # The seed write-up's model: frozen VGG-16, flattened, dense 256, dropout 0.5, Adam 1e-3.
-SEED_PRESET = {"pooling": "flatten", "dense_units": 256, "dropout": 0.5, "learning_rate": 1e-3,
-               "flip": False}
+SEED_PRESET = {
+    "pooling": "flatten",
+    "dense_units": 256,
+    "dropout": 0.5,
+    "learning_rate": 1e-3,
+    "flip": False,
+}
 
 
 class FeatureExtraction(BackboneHyperModel):
@@ -58,7 +63,6 @@ class FeatureExtraction(BackboneHyperModel):
 
     def fit(self, hp, model, *args, **kwargs):
         if self.features is not None:
-            kwargs.update(self.cached_data(top_layer(self.backbone), hp.get("flip"), args,
-                                            kwargs))
+            kwargs.update(self.cached_data(top_layer(self.backbone), hp.get("flip"), args, kwargs))
             args = ()
         return model.fit(*args, **kwargs)

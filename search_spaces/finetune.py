@@ -1,4 +1,4 @@
-"""Transfer learning + fine-tuning (VGG-16 by default): the head first, then the top blocks unfrozen."""
+"""Transfer learning + fine-tuning (VGG-16 by default): the head, then the top blocks unfrozen."""
 
 from __future__ import annotations
 
@@ -6,13 +6,25 @@ import keras
 import keras_tuner as kt
 from keras import layers
 
-from search_spaces.backbones import (MAX_UNFROZEN_UNITS, base_features, base_top, cut_layer,
-                                     top_layer, unfreeze_top)
+from search_spaces.backbones import (
+    MAX_UNFROZEN_UNITS,
+    base_features,
+    base_top,
+    cut_layer,
+    top_layer,
+    unfreeze_top,
+)
 from search_spaces.blocks import BackboneHyperModel, classifier_head, compile_classifier
 
 # The seed write-up's model: VGG-16 + global average pooling head, then its last block unfrozen.
-SEED_PRESET = {"dense_units": 256, "dropout": 0.5, "head_learning_rate": 1e-3,
-               "unfreeze_blocks": 1, "finetune_learning_rate": 1e-5, "flip": False}
+SEED_PRESET = {
+    "dense_units": 256,
+    "dropout": 0.5,
+    "head_learning_rate": 1e-3,
+    "unfreeze_blocks": 1,
+    "finetune_learning_rate": 1e-5,
+    "flip": False,
+}
 
 
 class FineTune(BackboneHyperModel):
@@ -50,8 +62,15 @@ class FineTune(BackboneHyperModel):
         backbone: a key of `backbones.BACKBONES`.
     """
 
-    def __init__(self, weights: str = "imagenet", input_size: int = 32, head_epochs: int = 1,
-                 features=None, backbone: str = "vgg16", **kwargs):
+    def __init__(
+        self,
+        weights: str = "imagenet",
+        input_size: int = 32,
+        head_epochs: int = 1,
+        features=None,
+        backbone: str = "vgg16",
+        **kwargs,
+    ):
         super().__init__(weights, input_size, features, backbone, **kwargs)
         self.head_epochs = head_epochs
 
@@ -79,7 +98,9 @@ class FineTune(BackboneHyperModel):
         head_inputs = keras.Input(x.shape[1:], name=top_layer(self.backbone))
         pooled = layers.GlobalAveragePooling2D()(head_inputs)
         head = keras.Model(head_inputs, classifier_head(pooled, dense_units, dropout), name="head")
-        return compile_classifier(keras.Model(inputs, head(x), name=f"{self.backbone}_finetune"), head_lr)
+        return compile_classifier(
+            keras.Model(inputs, head(x), name=f"{self.backbone}_finetune"), head_lr
+        )
 
     def fit(self, hp, model, *args, epochs=1, initial_epoch=0, callbacks=(), **kwargs):
         """Warms the head up (a new trial only), then fine-tunes epochs [initial_epoch, epochs).
@@ -98,15 +119,23 @@ class FineTune(BackboneHyperModel):
             if self.features is not None:
                 fitted, data = head, self.cached_data(top_layer(self.backbone), flip, args, kwargs)
             compile_classifier(fitted, hp.get("head_learning_rate"))
-            fitted.fit(*([] if data else args), epochs=warm_up,
-                       **{**kwargs, **data, "validation_data": None})
+            fitted.fit(
+                *([] if data else args),
+                epochs=warm_up,
+                **{**kwargs, **data, "validation_data": None},
+            )
 
         unfreeze_top(base, self.backbone, blocks)
         compile_classifier(model, hp.get("finetune_learning_rate"))
         data = {}
         if self.features is not None:
             data = self.cached_data(cut_layer(self.backbone, blocks), flip, args, kwargs)
-        history = model.fit(*([] if data else args), epochs=epochs, initial_epoch=initial_epoch,
-                            callbacks=list(callbacks or ()), **{**kwargs, **data})
+        history = model.fit(
+            *([] if data else args),
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            callbacks=list(callbacks or ()),
+            **{**kwargs, **data},
+        )
         history.head_epochs_run = warm_up
         return history

@@ -13,22 +13,52 @@ MAX_FILTERS = 256
 CROP_PADDING = 4
 
 # The seed write-up's CNN: 3 conv blocks of 32/64/128, dense 256, dropout 0.5, Adam 1e-3.
-SEED_PRESET = {"architecture": "plain", "conv_blocks": 3, "base_filters": 32,
-               "convs_per_block": 1, "batch_norm": False, "dense_layers": 1, "dense_units": 256,
-               "dropout": 0.5, "optimizer": "adam", "learning_rate": 1e-3, "schedule": "constant",
-               "label_smoothing": 0.0, "crop": False, "flip": False, "rotation": 0.0, "zoom": 0.0}
+SEED_PRESET = {
+    "architecture": "plain",
+    "conv_blocks": 3,
+    "base_filters": 32,
+    "convs_per_block": 1,
+    "batch_norm": False,
+    "dense_layers": 1,
+    "dense_units": 256,
+    "dropout": 0.5,
+    "optimizer": "adam",
+    "learning_rate": 1e-3,
+    "schedule": "constant",
+    "label_smoothing": 0.0,
+    "crop": False,
+    "flip": False,
+    "rotation": 0.0,
+    "zoom": 0.0,
+}
 
 # Known recipes, drawn as a search's first trials (`tuning.recipes`); unnamed values: defaults.
 # A batch-norm CNN trained with Adam on a one-cycle rate with label smoothing (the speed-run
 # ingredients, CerovazS/Cifar100Speedrun, on the plain network: fast on a CPU), then the same
 # with the standard CIFAR crop + flip, which pays off over longer budgets and on real pictures.
 # ResNet stages are not among them: a 9-epoch trial of the smallest takes ~8 minutes on 2 cores.
-_BN_CNN = {"architecture": "plain", "conv_blocks": 3, "base_filters": 32, "convs_per_block": 1,
-           "batch_norm": True, "dense_layers": 1, "dense_units": 256, "dropout": 0.3,
-           "optimizer": "adam", "learning_rate": 3e-3, "schedule": "one_cycle",
-           "label_smoothing": 0.1, "crop": False, "flip": False, "rotation": 0.0, "zoom": 0.0}
-RECIPES = {"bn_cnn_one_cycle": _BN_CNN,
-           "bn_cnn_one_cycle_crop_flip": {**_BN_CNN, "crop": True, "flip": True}}
+_BN_CNN = {
+    "architecture": "plain",
+    "conv_blocks": 3,
+    "base_filters": 32,
+    "convs_per_block": 1,
+    "batch_norm": True,
+    "dense_layers": 1,
+    "dense_units": 256,
+    "dropout": 0.3,
+    "optimizer": "adam",
+    "learning_rate": 3e-3,
+    "schedule": "one_cycle",
+    "label_smoothing": 0.1,
+    "crop": False,
+    "flip": False,
+    "rotation": 0.0,
+    "zoom": 0.0,
+}
+RECIPES = {
+    "bn_cnn_one_cycle": _BN_CNN,
+    "bn_cnn_one_cycle_crop_flip": {**_BN_CNN, "crop": True, "flip": True},
+}
 
 
 class ScratchCNN(kt.HyperModel):
@@ -80,15 +110,19 @@ class ScratchCNN(kt.HyperModel):
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         architecture = hp.Choice("architecture", ["plain", "residual"])
-        plain = {"conv_blocks": hp.Int("conv_blocks", 2, 5),
-                 "base_filters": hp.Choice("base_filters", [16, 32, 64]),
-                 "convs_per_block": hp.Int("convs_per_block", 1, 3),
-                 "batch_norm": hp.Boolean("batch_norm"),
-                 "dense_layers": hp.Int("dense_layers", 1, 2),
-                 "dense_units": hp.Choice("dense_units", [128, 256, 512])}
-        residual = {"stages": hp.Int("residual_stages", 2, 4),
-                    "blocks": hp.Int("blocks_per_stage", 1, 2),
-                    "width": hp.Choice("residual_width", [16, 32, 64])}
+        plain = {
+            "conv_blocks": hp.Int("conv_blocks", 2, 5),
+            "base_filters": hp.Choice("base_filters", [16, 32, 64]),
+            "convs_per_block": hp.Int("convs_per_block", 1, 3),
+            "batch_norm": hp.Boolean("batch_norm"),
+            "dense_layers": hp.Int("dense_layers", 1, 2),
+            "dense_units": hp.Choice("dense_units", [128, 256, 512]),
+        }
+        residual = {
+            "stages": hp.Int("residual_stages", 2, 4),
+            "blocks": hp.Int("blocks_per_stage", 1, 2),
+            "width": hp.Choice("residual_width", [16, 32, 64]),
+        }
         dropout = hp.Float("dropout", 0.0, 0.6, step=0.1)
         optimizer = hp.Choice("optimizer", list(OPTIMIZERS))
         adaptive_rate = hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")
@@ -100,16 +134,27 @@ class ScratchCNN(kt.HyperModel):
         inputs = keras.Input((32, 32, 3), name="image")
         x = layers.Rescaling(1 / 255)(augment(inputs, hp))
         if architecture == "plain":
-            x = plain_features(x, plain["conv_blocks"], plain["base_filters"],
-                               plain["convs_per_block"], plain["batch_norm"])
+            x = plain_features(
+                x,
+                plain["conv_blocks"],
+                plain["base_filters"],
+                plain["convs_per_block"],
+                plain["batch_norm"],
+            )
             outputs = classifier_head(x, plain["dense_units"], dropout, plain["dense_layers"])
         else:
             x = residual_features(x, **residual)
-            outputs = layers.Dense(NUM_CLASSES, activation="softmax",
-                                   name="predictions")(layers.Dropout(dropout)(x))
+            outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="predictions")(
+                layers.Dropout(dropout)(x)
+            )
         model = keras.Model(inputs, outputs, name=f"scratch_{architecture}")
-        return compile_classifier(model, sgd_rate if optimizer == "sgd" else adaptive_rate,
-                                  optimizer, weight_decay, label_smoothing)
+        return compile_classifier(
+            model,
+            sgd_rate if optimizer == "sgd" else adaptive_rate,
+            optimizer,
+            weight_decay,
+            label_smoothing,
+        )
 
     def fit(self, hp, model, *args, callbacks=(), **kwargs):
         """Fits with the learning rate following the trial's schedule over `schedule_epochs`."""
@@ -124,11 +169,10 @@ class ScratchCNN(kt.HyperModel):
         return ready_to_save(model)
 
 
-def plain_features(x, conv_blocks: int, base_filters: int, convs_per_block: int,
-                   batch_norm: bool):
+def plain_features(x, conv_blocks: int, base_filters: int, convs_per_block: int, batch_norm: bool):
     """Conv blocks of doubling width, each ending in 2x2 max-pooling; flattened."""
     for block in range(conv_blocks):
-        filters = min(base_filters * 2 ** block, MAX_FILTERS)
+        filters = min(base_filters * 2**block, MAX_FILTERS)
         for _ in range(convs_per_block):
             x = layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm)(x)
             if batch_norm:
@@ -143,7 +187,7 @@ def residual_features(x, stages: int, blocks: int, width: int):
     x = conv_bn(x, width, 3, 1, relu=True)
     for stage in range(stages):
         for block in range(blocks):
-            x = basic_block(x, width * 2 ** stage, 2 if stage and not block else 1)
+            x = basic_block(x, width * 2**stage, 2 if stage and not block else 1)
     return layers.GlobalAveragePooling2D()(x)
 
 
@@ -171,8 +215,9 @@ def augment(x, hp: kt.HyperParameters):
     rotation = hp.Choice("rotation", [0.0, 0.05, 0.1])
     zoom = hp.Choice("zoom", [0.0, 0.1, 0.2])
     if crop:
-        x = layers.RandomTranslation(CROP_PADDING / 32, CROP_PADDING / 32, fill_mode="constant",
-                                     interpolation="nearest")(x)
+        x = layers.RandomTranslation(
+            CROP_PADDING / 32, CROP_PADDING / 32, fill_mode="constant", interpolation="nearest"
+        )(x)
     if flip:
         x = layers.RandomFlip("horizontal")(x)
     if rotation:

@@ -34,14 +34,17 @@ def rate_at(schedule: str, peak: float, epoch: int, epochs: int) -> float:
     if schedule == "one_cycle":
         if t < ONE_CYCLE_PEAK_AT:
             return peak * (ONE_CYCLE_START + (1 - ONE_CYCLE_START) * t / ONE_CYCLE_PEAK_AT)
-        return peak * 0.5 * (1 + math.cos(math.pi * (t - ONE_CYCLE_PEAK_AT) / (1 - ONE_CYCLE_PEAK_AT)))
+        return (
+            peak * 0.5 * (1 + math.cos(math.pi * (t - ONE_CYCLE_PEAK_AT) / (1 - ONE_CYCLE_PEAK_AT)))
+        )
     raise ValueError(f"Expected `schedule` to be one of {SCHEDULES}. Received: {schedule!r}")
 
 
 def scheduler(schedule: str, peak: float, epochs: int) -> keras.callbacks.Callback:
     """Keras's `LearningRateScheduler` following `rate_at` over an `epochs`-epoch budget."""
     return keras.callbacks.LearningRateScheduler(
-        lambda epoch, _rate: rate_at(schedule, peak, epoch, epochs))
+        lambda epoch, _rate: rate_at(schedule, peak, epoch, epochs)
+    )
 
 
 def make_optimizer(name: str, learning_rate: float, weight_decay: float = 0.0):
@@ -53,8 +56,9 @@ def make_optimizer(name: str, learning_rate: float, weight_decay: float = 0.0):
     if name == "adamw":
         optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
     elif name == "sgd":
-        optimizer = keras.optimizers.SGD(learning_rate, momentum=SGD_MOMENTUM, nesterov=True,
-                                         weight_decay=weight_decay)
+        optimizer = keras.optimizers.SGD(
+            learning_rate, momentum=SGD_MOMENTUM, nesterov=True, weight_decay=weight_decay
+        )
     else:
         raise ValueError(f"Expected `optimizer` to be one of {OPTIMIZERS}. Received: {name!r}")
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
@@ -65,8 +69,7 @@ class SmoothedCrossentropy(keras.losses.Loss):
     """Cross-entropy against integer labels with label smoothing (Keras's sparse cross-entropy
     has no smoothing): the true class gets 1 - s + s / classes, every other s / classes."""
 
-    def __init__(self, label_smoothing: float = 0.1, name: str = "smoothed_crossentropy",
-                 **kwargs):
+    def __init__(self, label_smoothing: float = 0.1, name: str = "smoothed_crossentropy", **kwargs):
         super().__init__(name=name, **kwargs)
         self.label_smoothing = label_smoothing
 
@@ -74,8 +77,9 @@ class SmoothedCrossentropy(keras.losses.Loss):
         from keras import ops
 
         labels = ops.one_hot(ops.cast(ops.reshape(y_true, [-1]), "int32"), ops.shape(y_pred)[-1])
-        return keras.losses.categorical_crossentropy(labels, y_pred,
-                                                     label_smoothing=self.label_smoothing)
+        return keras.losses.categorical_crossentropy(
+            labels, y_pred, label_smoothing=self.label_smoothing
+        )
 
     def get_config(self):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}

@@ -29,15 +29,26 @@ def real_samples():
 
 def run_cli(*args, module="tuning", timeout=900):
     """Runs `python -m tuning ARGS` as a user would; returns the CompletedProcess."""
-    return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
+    return subprocess.run(
+        [sys.executable, "-m", module, *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=os.environ.copy(),
+    )
 
 
 def start_cli(*args, log: Path, module="tuning") -> subprocess.Popen:
     """Starts `python -m tuning ARGS` as a user would, its output (both streams) to `log`."""
     with open(log, "w") as out:
-        return subprocess.Popen([sys.executable, "-m", module, *map(str, args)], cwd=ROOT,
-                                stdout=out, stderr=subprocess.STDOUT, env=os.environ.copy())
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *map(str, args)],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+        )
 
 
 def free_port() -> int:
@@ -49,12 +60,23 @@ def free_port() -> int:
 
 def tree_digest(folder: Path) -> dict:
     """Checksums of every file below `folder`, to show a run directory was left untouched."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(Path(folder).rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(Path(folder).rglob("*"))
+        if p.is_file()
+    }
 
 
-SMALL_SEARCH = ["--data", "synthetic", "--weights", "none", "--max-epochs", "2",
-                "--train-size", "1000"]
+SMALL_SEARCH = [
+    "--data",
+    "synthetic",
+    "--weights",
+    "none",
+    "--max-epochs",
+    "2",
+    "--train-size",
+    "1000",
+]
 
 
 @pytest.fixture(scope="session")
@@ -65,8 +87,12 @@ def runs(tmp_path_factory):
 
     read_split("synthetic", "train")  # generated once here, not by each search at once
     logs = tmp_path_factory.mktemp("logs")
-    searches = {method: start_cli("search", "--method", method, *SMALL_SEARCH, "--out", out,
-                                  log=logs / method) for method in ("scratch", "feature", "finetune")}
+    searches = {
+        method: start_cli(
+            "search", "--method", method, *SMALL_SEARCH, "--out", out, log=logs / method
+        )
+        for method in ("scratch", "feature", "finetune")
+    }
     for method, search in searches.items():  # side by side: a third faster than in turn
         assert search.wait(timeout=900) == 0, (logs / method).read_text()
         assert "trial 2/2" in (logs / method).read_text()

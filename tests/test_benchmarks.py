@@ -4,7 +4,6 @@ import json
 import subprocess
 
 import pytest
-
 from conftest import run_cli
 
 
@@ -29,23 +28,35 @@ def test_speed_benchmark_runs_and_writes_every_figure(tmp_path):
 
 @pytest.mark.slow
 def test_allocator_benchmark_compares_the_pool_with_malloc(tmp_path):
-    done = run_cli("--rounds", "1", "--train-size", "300", "--val-size", "100", "--results",
-                   tmp_path, module="benchmarks.allocator")
+    done = run_cli(
+        "--rounds",
+        "1",
+        "--train-size",
+        "300",
+        "--val-size",
+        "100",
+        "--results",
+        tmp_path,
+        module="benchmarks.allocator",
+    )
     assert done.returncode == 0, done.stderr
     [path] = tmp_path.glob("allocator-ab-*.json")
     record = json.loads(path.read_text())
     [pool], [lean] = record["runs"]["pool"], record["runs"]["lean"]
     assert pool["tensorflow_pool_in_use"] and not lean["tensorflow_pool_in_use"]
     for run in (pool, lean):
-        assert all(run[name] > 0 for name in ("scratch_epoch", "feature_cached_epoch",
-                                              "finetune_cached_epoch"))
+        assert all(
+            run[name] > 0
+            for name in ("scratch_epoch", "feature_cached_epoch", "finetune_cached_epoch")
+        )
 
 
 @pytest.mark.slow
 def test_memory_run_alone_is_saved_under_the_allocator_it_ran_with(tmp_path, monkeypatch):
     monkeypatch.setenv("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "0")
-    done = run_cli("--memory-only", "--tiny", "--trials", "2", "--results", tmp_path,
-                   module="benchmarks.speed")
+    done = run_cli(
+        "--memory-only", "--tiny", "--trials", "2", "--results", tmp_path, module="benchmarks.speed"
+    )
     assert done.returncode == 0, done.stderr
     [path] = tmp_path.glob("memory-pool-tiny-*.json")
     record = json.loads(path.read_text())
@@ -59,9 +70,21 @@ def test_memory_run_alone_is_saved_under_the_allocator_it_ran_with(tmp_path, mon
 def test_onednn_benchmark_compares_tensorflows_choice_with_ours(tmp_path):
     from tuning.cpu import tensorflow_enables_onednn
 
-    done = run_cli("--rounds", "1", "--scale", "0.05", "--epochs", "1", "--rows",
-                   "seed_scratch_cnn", "vgg16_block5_trainable", "finetune_cached_epoch",
-                   "--results", tmp_path, module="benchmarks.onednn")
+    done = run_cli(
+        "--rounds",
+        "1",
+        "--scale",
+        "0.05",
+        "--epochs",
+        "1",
+        "--rows",
+        "seed_scratch_cnn",
+        "vgg16_block5_trainable",
+        "finetune_cached_epoch",
+        "--results",
+        tmp_path,
+        module="benchmarks.onednn",
+    )
     assert done.returncode == 0, done.stderr
     [path] = tmp_path.glob("onednn-tiny-*.json")
     record = json.loads(path.read_text())
@@ -76,8 +99,9 @@ def test_onednn_benchmark_compares_tensorflows_choice_with_ours(tmp_path):
 
 
 def test_the_readme_quick_start_is_the_benchmarked_command():
-    from benchmarks.quickstart import QUICKSTART
     from conftest import ROOT
+
+    from benchmarks.quickstart import QUICKSTART
 
     readme = (ROOT / "README.md").read_text()
     assert f"pip install . && python -m tuning {' '.join(QUICKSTART)}" in readme
@@ -85,9 +109,20 @@ def test_the_readme_quick_start_is_the_benchmarked_command():
 
 @pytest.mark.slow
 def test_search_quality_takes_turns_within_the_budget_and_plots(tmp_path):
-    done = run_cli("--minutes", "0.4", "--slice", "8", "--contenders", "seed", "plain",
-                   "--results", tmp_path, "--name", "quality-tiny",
-                   module="benchmarks.search_quality")
+    done = run_cli(
+        "--minutes",
+        "0.4",
+        "--slice",
+        "8",
+        "--contenders",
+        "seed",
+        "plain",
+        "--results",
+        tmp_path,
+        "--name",
+        "quality-tiny",
+        module="benchmarks.search_quality",
+    )
     assert done.returncode == 0, done.stderr
     [path] = tmp_path.glob("quality-tiny-*.json")
     assert path.with_suffix(".png").is_file()

@@ -6,19 +6,20 @@ import time
 
 import pandas as pd
 import pytest
-
 from conftest import run_cli, tree_digest
+
 from tuning.budget import SearchClock, parse_duration
 
 
-@pytest.mark.parametrize("text,seconds", [("90s", 90), ("30m", 1800), ("2h", 7200),
-                                          ("1h30m", 5400), ("1.5h", 5400), ("45", 45)])
+@pytest.mark.parametrize(
+    "text,seconds",
+    [("90s", 90), ("30m", 1800), ("2h", 7200), ("1h30m", 5400), ("1.5h", 5400), ("45", 45)],
+)
 def test_durations_read_as_users_write_them(text, seconds):
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "soon", "30x", "m30", "-5m", "0s", "30m later", "nan",
-                                  "inf"])
+@pytest.mark.parametrize("text", ["", "soon", "30x", "m30", "-5m", "0s", "30m later", "nan", "inf"])
 def test_a_bad_duration_is_one_line_and_exit_2(text):
     with pytest.raises(ValueError):
         parse_duration(text)
@@ -39,16 +40,38 @@ def test_the_clock_counts_time_over_every_run_of_a_search(tmp_path):
 
 
 def test_a_budget_with_a_chief_is_a_usage_error(tmp_path):
-    done = run_cli("search", "--method", "scratch", "--chief", "127.0.0.1:8000",
-                   "--time-budget", "10m", "--out", tmp_path)
+    done = run_cli(
+        "search",
+        "--method",
+        "scratch",
+        "--chief",
+        "127.0.0.1:8000",
+        "--time-budget",
+        "10m",
+        "--out",
+        tmp_path,
+    )
     assert done.returncode == 2 and "--time-budget" in done.stderr
     assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.slow
 def test_a_spent_budget_stops_the_search_and_a_larger_one_resumes_it(tmp_path):
-    search = ["search", "--method", "scratch", "--data", "synthetic", "--train-size", "2000",
-              "--max-epochs", "9", "--max-madds", "25M", "--out", tmp_path]
+    search = [
+        "search",
+        "--method",
+        "scratch",
+        "--data",
+        "synthetic",
+        "--train-size",
+        "2000",
+        "--max-epochs",
+        "9",
+        "--max-madds",
+        "25M",
+        "--out",
+        tmp_path,
+    ]
     start = time.monotonic()
     done = run_cli(*search, "--time-budget", "40s")
     seconds = time.monotonic() - start

@@ -6,14 +6,15 @@ import re
 import keras
 import pandas as pd
 import pytest
-
 from conftest import run_cli
+
 from tuning.cost import format_madds, multiply_adds, parse_madds
 
 
 def test_multiply_adds_counts_convolutions_and_dense_layers_nested_too():
-    inner = keras.Sequential([keras.Input((16, 16, 8)), keras.layers.Flatten(),
-                              keras.layers.Dense(10)], name="head")
+    inner = keras.Sequential(
+        [keras.Input((16, 16, 8)), keras.layers.Flatten(), keras.layers.Dense(10)], name="head"
+    )
     inputs = keras.Input((32, 32, 3))
     x = keras.layers.Conv2D(8, 3, padding="same")(inputs)
     x = keras.layers.DepthwiseConv2D(3, padding="same")(x)
@@ -34,8 +35,10 @@ def test_the_seed_cnn_costs_what_its_layers_say():
     assert multiply_adds(model) == convs + dense
 
 
-@pytest.mark.parametrize("text, value", [("60M", 60_000_000), ("1.5G", 1_500_000_000),
-                                         ("800k", 800_000), ("12345", 12345)])
+@pytest.mark.parametrize(
+    "text, value",
+    [("60M", 60_000_000), ("1.5G", 1_500_000_000), ("800k", 800_000), ("12345", 12345)],
+)
 def test_caps_are_read_with_their_unit(text, value):
     assert parse_madds(text) == value
     assert parse_madds(format_madds(value)) == pytest.approx(value, rel=1e-2)
@@ -43,8 +46,17 @@ def test_caps_are_read_with_their_unit(text, value):
 
 @pytest.mark.parametrize("text", ["lots", "-5M", "0", "5T"])
 def test_a_malformed_cap_is_a_one_line_usage_error(text, tmp_path):
-    done = run_cli("search", "--method", "scratch", "--data", "synthetic", "--max-madds", text,
-                   "--out", tmp_path)
+    done = run_cli(
+        "search",
+        "--method",
+        "scratch",
+        "--data",
+        "synthetic",
+        "--max-madds",
+        text,
+        "--out",
+        tmp_path,
+    )
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "--max-madds" in done.stderr and "Traceback" not in done.stderr
     assert not any(tmp_path.iterdir())
@@ -52,11 +64,31 @@ def test_a_malformed_cap_is_a_one_line_usage_error(text, tmp_path):
 
 def test_costly_trials_are_refused_with_their_reason_and_cheap_ones_train(tmp_path):
     space = tmp_path / "space.toml"  # base_filters 16: 11-12M multiply-adds; 64: 173-176M
-    space.write_text('architecture = "plain"\noptimizer = "adam"\nschedule = "constant"\n'
-                     "conv_blocks = 2\nconvs_per_block = 3\n[base_filters]\nvalues = [16, 64]\n")
-    done = run_cli("search", "--method", "scratch", "--data", "synthetic", "--train-size", "600",
-                   "--tuner", "random", "--max-trials", "5", "--max-epochs", "1",
-                   "--space", space, "--max-madds", "50M", "--out", tmp_path / "runs")
+    space.write_text(
+        'architecture = "plain"\noptimizer = "adam"\nschedule = "constant"\n'
+        "conv_blocks = 2\nconvs_per_block = 3\n[base_filters]\nvalues = [16, 64]\n"
+    )
+    done = run_cli(
+        "search",
+        "--method",
+        "scratch",
+        "--data",
+        "synthetic",
+        "--train-size",
+        "600",
+        "--tuner",
+        "random",
+        "--max-trials",
+        "5",
+        "--max-epochs",
+        "1",
+        "--space",
+        space,
+        "--max-madds",
+        "50M",
+        "--out",
+        tmp_path / "runs",
+    )
     assert done.returncode == 0, done.stderr
     trials = pd.read_csv(tmp_path / "runs" / "scratch" / "trials.csv")
     refused = trials[trials.base_filters == 64]
@@ -64,8 +96,9 @@ def test_costly_trials_are_refused_with_their_reason_and_cheap_ones_train(tmp_pa
     assert refused.reason.str.contains("multiply-adds per image, over --max-madds 50M").all()
     assert (refused.seconds < 10).all()  # built, never trained
     assert (trials[trials.base_filters == 16].status == "COMPLETED").all()
-    assert re.search(r"FAILED \(1\d\dM multiply-adds per image, over --max-madds 50M\)",
-                     done.stdout)
+    assert re.search(
+        r"FAILED \(1\d\dM multiply-adds per image, over --max-madds 50M\)", done.stdout
+    )
     first = done.stdout.splitlines()[0]  # what ran, on what: seed, data, oneDNN as TF reports it
     assert "seed 1" in first and "synthetic" in first and re.search(r"oneDNN (on|off) \(", first)
 
@@ -82,7 +115,8 @@ class _Oracle:
 
 
 def test_refused_trials_do_not_count_as_consecutive_failures():
-    from tuning.search import MAX_CONSECUTIVE_FAILED, _check_consecutive_failures
+    from tuning.tuner import MAX_CONSECUTIVE_FAILED
+    from tuning.tuner import check_consecutive_failures as _check_consecutive_failures
 
     refused = _Trial("FAILED", "FailedTrialError: 302M multiply-adds per image, over ...")
     broken = _Trial("FAILED", "ValueError: something is wrong")

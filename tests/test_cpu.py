@@ -7,26 +7,37 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 
-REPORT = ("import json, tuning, tensorflow\n"
-          "from tuning.cpu import onednn_line, onednn_on\n"
-          "print(json.dumps({'on': onednn_on(), 'line': onednn_line(),\n"
-          "                  'setting': __import__('os').environ.get('TF_ENABLE_ONEDNN_OPTS')}))")
+REPORT = (
+    "import json, tuning, tensorflow\n"
+    "from tuning.cpu import onednn_line, onednn_on\n"
+    "print(json.dumps({'on': onednn_on(), 'line': onednn_line(),\n"
+    "                  'setting': __import__('os').environ.get('TF_ENABLE_ONEDNN_OPTS')}))"
+)
 
 needs_linux_x86 = pytest.mark.skipif(
     not (sys.platform.startswith("linux") and platform.machine() == "x86_64"),
-    reason="TensorFlow's oneDNN kernels are chosen this way on Linux x86_64 only")
+    reason="TensorFlow's oneDNN kernels are chosen this way on Linux x86_64 only",
+)
 
 
 def _fresh_process(code: str, **env) -> dict:
     """`code` in a fresh interpreter whose environment lacks TF_ENABLE_ONEDNN_OPTS unless given."""
-    environment = {k: v for k, v in os.environ.items()
-                   if k not in ("TF_ENABLE_ONEDNN_OPTS", "CIFAR_TUNE_SET_ONEDNN")}
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TF_ENABLE_ONEDNN_OPTS", "CIFAR_TUNE_SET_ONEDNN")
+    }
     environment.update(env)
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          env=environment, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -45,12 +56,18 @@ def test_import_tuning_turns_onednn_on_as_tensorflow_reports_it():
 @needs_linux_x86
 def test_a_users_onednn_setting_is_kept():
     result = _fresh_process(REPORT, TF_ENABLE_ONEDNN_OPTS="0")
-    assert result == {"on": False, "setting": "0",
-                      "line": "oneDNN off (TF_ENABLE_ONEDNN_OPTS=0 set by you)"}
+    assert result == {
+        "on": False,
+        "setting": "0",
+        "line": "oneDNN off (TF_ENABLE_ONEDNN_OPTS=0 set by you)",
+    }
     # even in a child of a process in which cifar-tune turned oneDNN on
     result = _fresh_process(REPORT, TF_ENABLE_ONEDNN_OPTS="0", CIFAR_TUNE_SET_ONEDNN="1")
-    assert result == {"on": False, "setting": "0",
-                      "line": "oneDNN off (TF_ENABLE_ONEDNN_OPTS=0 set by you)"}
+    assert result == {
+        "on": False,
+        "setting": "0",
+        "line": "oneDNN off (TF_ENABLE_ONEDNN_OPTS=0 set by you)",
+    }
 
 
 @needs_linux_x86
@@ -70,7 +87,8 @@ def test_machine_facts_name_the_cpu_features_that_decide_onednn():
     facts = cpu_facts()
     assert set(facts["cpu_features"]) == set(RECORDED_FEATURES)
     assert {"avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile"} <= set(
-        RECORDED_FEATURES)
+        RECORDED_FEATURES
+    )
     assert facts["cpu"] and facts["cores"] >= 1
     if sys.platform.startswith("linux"):
         flags = open("/proc/cpuinfo").read()

@@ -8,12 +8,24 @@ import time
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT, free_port, run_cli
 
 CHROMIUM = shutil.which("chromium")
-SEARCH = ["search", "--method", "scratch", "--data", "synthetic", "--train-size", "1000",
-          "--tuner", "random", "--max-epochs", "1", "--batch-size", "64"]
+SEARCH = [
+    "search",
+    "--method",
+    "scratch",
+    "--data",
+    "synthetic",
+    "--train-size",
+    "1000",
+    "--tuner",
+    "random",
+    "--max-epochs",
+    "1",
+    "--batch-size",
+    "64",
+]
 
 
 def _trial_ids_in_table(page) -> set[str]:
@@ -40,17 +52,40 @@ def test_hparams_table_lists_every_trial_and_new_ones_as_they_end(tmp_path):
 
     first = run_cli(*SEARCH, "--max-trials", "2", "--out", tmp_path)
     assert first.returncode == 0, first.stderr
-    board = subprocess.Popen([sys.executable, "-m", "tuning", "dashboard", "--out", tmp_path,
-                              "--method", "scratch", "--port", str(free_port())], cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    board = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tuning",
+            "dashboard",
+            "--out",
+            tmp_path,
+            "--method",
+            "scratch",
+            "--port",
+            str(free_port()),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = board.stdout.readline()
         url = re.search(r"(http://127\.0\.0\.1:\d+/) ", line).group(1)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync"])
+            browser = playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
+            )
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             trials = pd.read_csv(tmp_path / "scratch" / "trials.csv", dtype={"trial_id": str})
             assert _wait_for_rows(page, url, set(trials.trial_id)) == set(trials.trial_id)

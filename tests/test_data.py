@@ -25,9 +25,12 @@ def _write_official_dir(folder: Path, images, fine, coarse) -> Path:
     """The release's layout: pickled dicts with byte-string keys and channels-first rows."""
     root = folder / "cifar-100-python"
     root.mkdir(parents=True)
-    batch = {b"data": images.transpose(0, 3, 1, 2).reshape(len(images), -1),
-             b"fine_labels": fine.tolist(), b"coarse_labels": coarse.tolist(),
-             b"filenames": [f"{i}.png".encode() for i in range(len(images))]}
+    batch = {
+        b"data": images.transpose(0, 3, 1, 2).reshape(len(images), -1),
+        b"fine_labels": fine.tolist(),
+        b"coarse_labels": coarse.tolist(),
+        b"filenames": [f"{i}.png".encode() for i in range(len(images))],
+    }
     for split in ("train", "test"):
         (root / split).write_bytes(pickle.dumps(batch, protocol=2))
     return root
@@ -70,6 +73,7 @@ def test_shipped_label_names_match_the_real_pictures(real_samples):
 class _Boom:
     def __reduce__(self):
         import os
+
         return (os.system, ("touch pwned",))
 
 
@@ -83,12 +87,15 @@ def test_hostile_pickle_is_refused_without_running_code(tmp_path, monkeypatch):
     assert not (tmp_path / "pwned").exists()
 
 
-@pytest.mark.parametrize("images, fine, message", [
-    (np.zeros((4, 32, 32), np.uint8), np.zeros(4, int), "images must be uint8"),
-    (np.zeros((4, 32, 32, 3), np.float32), np.zeros(4, int), "images must be uint8"),
-    (np.zeros((4, 32, 32, 3), np.uint8), np.array([0, 1, 2, 100]), "fine labels must be"),
-    (np.zeros((4, 32, 32, 3), np.uint8), np.zeros(3, int), "4 images but 3"),
-])
+@pytest.mark.parametrize(
+    "images, fine, message",
+    [
+        (np.zeros((4, 32, 32), np.uint8), np.zeros(4, int), "images must be uint8"),
+        (np.zeros((4, 32, 32, 3), np.float32), np.zeros(4, int), "images must be uint8"),
+        (np.zeros((4, 32, 32, 3), np.uint8), np.array([0, 1, 2, 100]), "fine labels must be"),
+        (np.zeros((4, 32, 32, 3), np.uint8), np.zeros(3, int), "4 images but 3"),
+    ],
+)
 def test_malformed_arrays_are_a_usage_error(tmp_path, images, fine, message):
     path = tmp_path / "bad.npz"
     np.savez(path, x_train=images, y_train=fine, x_test=images, y_test=fine)
@@ -108,8 +115,7 @@ def test_truncated_npz_is_a_usage_error(tmp_path):
 @pytest.mark.parametrize("kind", ["pickle", "tarball"])
 def test_truncated_pickle_or_tarball_is_a_usage_error(tmp_path, kind):
     images = np.zeros((200, 32, 32, 3), np.uint8)
-    root = _write_official_dir(tmp_path / "full", images, np.arange(200) % 100,
-                               np.arange(200) % 20)
+    root = _write_official_dir(tmp_path / "full", images, np.arange(200) % 100, np.arange(200) % 20)
     (root / "train").write_bytes((root / "train").read_bytes()[:5000])
     source = root
     if kind == "tarball":
@@ -170,7 +176,7 @@ def test_split_is_stratified_seeded_and_disjoint():
 
 
 def test_train_size_beyond_what_exists_is_a_usage_error():
-    with pytest.raises(UsageError, match="--train-size 60000 is more than"):
+    with pytest.raises(UsageError, match="train_size 60000 is more than"):
         data.load_search_data("synthetic", train_size=60_000)
 
 
@@ -212,8 +218,11 @@ def test_the_keras_download_is_read_with_the_restricted_unpickler(tmp_path, monk
 
 def test_the_keras_download_in_the_official_layout_is_read(tmp_path, monkeypatch):
     images = np.arange(2 * 32 * 32 * 3, dtype=np.uint8).reshape(2, 32, 32, 3)
-    batch = {b"data": images.transpose(0, 3, 1, 2).reshape(2, -1), b"fine_labels": [3, 99],
-             b"coarse_labels": [label_names().fine_to_coarse[3], label_names().fine_to_coarse[99]]}
+    batch = {
+        b"data": images.transpose(0, 3, 1, 2).reshape(2, -1),
+        b"fine_labels": [3, 99],
+        b"coarse_labels": [label_names().fine_to_coarse[3], label_names().fine_to_coarse[99]],
+    }
     _keras_cache_holding(tmp_path, monkeypatch, pickle.dumps(batch))
     split = data.read_split("keras", "train")
     np.testing.assert_array_equal(split.images, images)

@@ -10,17 +10,32 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT, free_port, run_cli
 
-SEARCH = ["search", "--method", "scratch", "--data", "synthetic", "--train-size", "1000",
-          "--max-epochs", "3", "--batch-size", "64"]
+SEARCH = [
+    "search",
+    "--method",
+    "scratch",
+    "--data",
+    "synthetic",
+    "--train-size",
+    "1000",
+    "--max-epochs",
+    "3",
+    "--batch-size",
+    "64",
+]
 
 
 def _start(*args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tuning", *SEARCH, *map(str, args)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=os.environ.copy())
+    return subprocess.Popen(
+        [sys.executable, "-m", "tuning", *SEARCH, *map(str, args)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
 
 
 def _finish(process: subprocess.Popen, timeout: float = 600) -> tuple[str, str]:
@@ -31,8 +46,10 @@ def _finish(process: subprocess.Popen, timeout: float = 600) -> tuple[str, str]:
 
 def _workers_of(run_dir: Path) -> dict:
     """{trial_id: the worker that recorded it} from the per-trial stats."""
-    return {p.stem: json.loads(p.read_text()).get("worker")
-            for p in (run_dir / "trial_stats").glob("*.json")}
+    return {
+        p.stem: json.loads(p.read_text()).get("worker")
+        for p in (run_dir / "trial_stats").glob("*.json")
+    }
 
 
 def _ongoing(run_dir: Path) -> dict:
@@ -56,8 +73,9 @@ def _running(run_dir: Path, worker: str) -> str | None:
 def test_chief_and_two_workers_run_the_search_and_the_chief_exports_it(tmp_path):
     address = f"127.0.0.1:{free_port()}"
     chief = _start("--out", tmp_path, "--chief", address)
-    workers = [_start("--out", tmp_path, "--worker", address, "--worker-id", name)
-               for name in ("w1", "w2")]
+    workers = [
+        _start("--out", tmp_path, "--worker", address, "--worker-id", name) for name in ("w1", "w2")
+    ]
     chief_out, _ = _finish(chief)
     worker_outs = [_finish(worker)[0] for worker in workers]
 
@@ -97,25 +115,33 @@ def test_a_killed_worker_s_trial_is_run_again_by_another(tmp_path):
 
 
 def test_worker_without_a_chief_is_a_usage_error_after_its_wait(tmp_path, monkeypatch):
-    from tuning import search
+    from tuning import roles, search
     from tuning.config import SearchConfig
     from tuning.errors import UsageError
 
-    monkeypatch.setattr(search, "CHIEF_WAIT_SECONDS", 1)
-    config = SearchConfig(method="scratch", data="synthetic", out=str(tmp_path),
-                          worker=f"127.0.0.1:{free_port()}", verbose=0)
+    monkeypatch.setattr(roles, "CHIEF_WAIT_SECONDS", 1)
+    config = SearchConfig(
+        method="scratch",
+        data="synthetic",
+        out=str(tmp_path),
+        worker=f"127.0.0.1:{free_port()}",
+        verbose=0,
+    )
     with pytest.raises(UsageError, match="no chief answered"):
         search.run_search(config, log=None)
     assert not list((tmp_path / "scratch" / "workers").glob("*.json"))
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--chief", "127.0.0.1:1", "--worker", "127.0.0.1:1"], "exclude each other"),
-    (["--chief", "localhost"], "expects HOST:PORT"),
-    (["--worker", "127.0.0.1:99999"], "expects HOST:PORT"),
-    (["--worker", "127.0.0.1:5000", "--overwrite"], "belongs to the chief"),
-    (["--distribution", "tpu"], "distribution"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--chief", "127.0.0.1:1", "--worker", "127.0.0.1:1"], "exclude each other"),
+        (["--chief", "localhost"], "expects HOST:PORT"),
+        (["--worker", "127.0.0.1:99999"], "expects HOST:PORT"),
+        (["--worker", "127.0.0.1:5000", "--overwrite"], "belongs to the chief"),
+        (["--distribution", "tpu"], "distribution"),
+    ],
+)
 def test_bad_distributed_flags_are_one_line_usage_errors(tmp_path, args, message):
     done = run_cli(*SEARCH, "--out", tmp_path, *args)
     assert done.returncode == 2 and message in done.stderr
@@ -124,8 +150,17 @@ def test_bad_distributed_flags_are_one_line_usage_errors(tmp_path, args, message
 
 @pytest.mark.slow
 def test_mirrored_distribution_runs_a_trial_on_one_cpu_replica(tmp_path):
-    done = run_cli(*SEARCH, "--out", tmp_path, "--distribution", "mirrored", "--preset", "seed",
-                   "--max-epochs", "1")
+    done = run_cli(
+        *SEARCH,
+        "--out",
+        tmp_path,
+        "--distribution",
+        "mirrored",
+        "--preset",
+        "seed",
+        "--max-epochs",
+        "1",
+    )
     assert done.returncode == 0, done.stderr
     trials = pd.read_csv(tmp_path / "scratch-seed" / "trials.csv")
     assert (trials.status == "COMPLETED").all()
@@ -208,8 +243,10 @@ def test_a_trial_reported_twice_counts_once_and_is_not_run_again(tmp_path):
 
     def report(trial_id, score):  # what a worker sends: its metrics, then its copy of the trial
         service = protos.get_service()
-        servicer.UpdateTrial(service.UpdateTrialRequest(
-            trial_id=trial_id, metrics={"val_accuracy": score}, step=0), None)
+        servicer.UpdateTrial(
+            service.UpdateTrialRequest(trial_id=trial_id, metrics={"val_accuracy": score}, step=0),
+            None,
+        )
         copy = Trial.from_proto(oracle.trials[trial_id].to_proto())
         copy.status = "COMPLETED"
         servicer.EndTrial(protos.get_service().EndTrialRequest(trial=copy.to_proto()), None)

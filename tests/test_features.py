@@ -1,4 +1,4 @@
-"""The feature cache: cached models compute what uncached ones do, and the cache is safe to reuse."""
+"""The feature cache: cached models compute what uncached ones do; the cache is safe to reuse."""
 
 import keras
 import numpy as np
@@ -11,8 +11,11 @@ from tuning.features import FeatureCache
 
 
 def _split(rng, n):
-    return Split(rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
-                 rng.integers(0, 100, n), np.zeros(n, dtype=np.int64))
+    return Split(
+        rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+        rng.integers(0, 100, n),
+        np.zeros(n, dtype=np.int64),
+    )
 
 
 TOP_LAYER = top_layer("vgg16")
@@ -22,8 +25,9 @@ def _make_cache(root, backbone="vgg16"):
     rng = np.random.default_rng(0)
     data = SearchData(_split(rng, 48), _split(rng, 32), "random pixels")
     keras.utils.set_random_seed(0)
-    cache = FeatureCache(load_base(backbone, "none", 32), 32, data, batch_size=16, seed=0,
-                         root=root)
+    cache = FeatureCache(
+        load_base(backbone, "none", 32), 32, data, batch_size=16, seed=0, root=root
+    )
     cache.prepare([cut_layer(backbone, units) for units in range(4)])
     return cache
 
@@ -33,9 +37,13 @@ def cache(tmp_path):
     return _make_cache(tmp_path)
 
 
-@pytest.fixture(params=["vgg16", "mobilenetv2",
-                        *(pytest.param(name, marks=pytest.mark.slow)
-                          for name in ("resnet50", "efficientnetb0"))])
+@pytest.fixture(
+    params=[
+        "vgg16",
+        "mobilenetv2",
+        *(pytest.param(name, marks=pytest.mark.slow) for name in ("resnet50", "efficientnetb0")),
+    ]
+)
 def any_cache(request, tmp_path):
     """A cache of each backbone (ResNet-50 and EfficientNet-B0, the slowest, with -m slow)."""
     return _make_cache(tmp_path, request.param)
@@ -54,8 +62,15 @@ def _uncached_with_backbone(method, hp, backbone):
 
 def test_cached_feature_head_predicts_like_the_uncached_model(any_cache):
     cache, name = any_cache, any_cache.backbone.name
-    hp = fixed_hyperparameters({"pooling": "flatten", "dense_units": 128, "dropout": 0.2,
-                                "learning_rate": 1e-3, "flip": False})
+    hp = fixed_hyperparameters(
+        {
+            "pooling": "flatten",
+            "dense_units": 128,
+            "dropout": 0.2,
+            "learning_rate": 1e-3,
+            "flip": False,
+        }
+    )
     head = create_hypermodel("feature", features=cache, backbone=name).build(hp)
     uncached = _uncached_with_backbone("feature", hp, cache.backbone)
     trained = [layer for layer in uncached.layers if layer.weights and layer.name != name]
@@ -73,9 +88,16 @@ def test_cached_feature_head_predicts_like_the_uncached_model(any_cache):
 @pytest.mark.parametrize("blocks", [1, 3])
 def test_cached_finetune_model_predicts_like_the_uncached_model(any_cache, blocks):
     cache, name = any_cache, any_cache.backbone.name
-    hp = fixed_hyperparameters({"dense_units": 128, "dropout": 0.0, "head_learning_rate": 1e-3,
-                                "unfreeze_blocks": blocks, "finetune_learning_rate": 1e-5,
-                                "flip": False})
+    hp = fixed_hyperparameters(
+        {
+            "dense_units": 128,
+            "dropout": 0.0,
+            "head_learning_rate": 1e-3,
+            "unfreeze_blocks": blocks,
+            "finetune_learning_rate": 1e-5,
+            "flip": False,
+        }
+    )
     hypermodel = create_hypermodel("finetune", features=cache, backbone=name)
     cached = hypermodel.build(hp)
     uncached = _uncached_with_backbone("finetune", hp, cache.backbone)
@@ -91,8 +113,11 @@ def test_cached_finetune_model_predicts_like_the_uncached_model(any_cache, block
 def test_flipped_views_are_the_activations_of_flipped_images(cache):
     images = cache.splits["train"].images[:, :, ::-1].astype("float32")
     extract = extractor(cache.backbone, 32, [cut_layer("vgg16", 1)])
-    np.testing.assert_allclose(_activations(cache, cut_layer("vgg16", 1), "train", flipped=True),
-                               extract.predict(images, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        _activations(cache, cut_layer("vgg16", 1), "train", flipped=True),
+        extract.predict(images, verbose=0),
+        atol=1e-5,
+    )
 
 
 def test_flip_dataset_draws_each_image_plainly_or_flipped_and_uses_both(cache):
@@ -149,9 +174,17 @@ class _SeesModel(keras.callbacks.Callback):
 
 
 def test_cached_finetune_shows_callbacks_the_whole_model_fine_tuning(cache):
-    hp = fixed_hyperparameters({"dense_units": 128, "dropout": 0.0, "head_learning_rate": 2e-3,
-                                "unfreeze_blocks": 2, "finetune_learning_rate": 3e-5,
-                                "flip": True, "head_epochs": 1})
+    hp = fixed_hyperparameters(
+        {
+            "dense_units": 128,
+            "dropout": 0.0,
+            "head_learning_rate": 2e-3,
+            "unfreeze_blocks": 2,
+            "finetune_learning_rate": 3e-5,
+            "flip": True,
+            "head_epochs": 1,
+        }
+    )
     hypermodel = create_hypermodel("finetune", head_epochs=1, features=cache)
     model = hypermodel.build(hp)
     watcher = _SeesModel()
@@ -160,8 +193,11 @@ def test_cached_finetune_shows_callbacks_the_whole_model_fine_tuning(cache):
     assert watcher.seen == ("vgg16_finetune", pytest.approx(3e-5))
     history = hypermodel.fit(hp, model, epochs=2, initial_epoch=1, callbacks=[watcher], verbose=0)
     assert history.epoch == [1] and history.head_epochs_run == 0
-    trainable = {layer.name.split("_")[0] for layer in model.get_layer("vgg16").layers
-                 if layer.trainable and layer.weights}
+    trainable = {
+        layer.name.split("_")[0]
+        for layer in model.get_layer("vgg16").layers
+        if layer.trainable and layer.weights
+    }
     assert trainable == {"block4", "block5"}
     with pytest.raises(ValueError, match="reads its own data"):
         hypermodel.fit(hp, model, np.zeros((1, 32, 32, 3)), epochs=1, verbose=0)

@@ -35,8 +35,9 @@ def test_heatmap_covers_the_evidence_for_the_predicted_class():
     cam = grad_cam(model, images)
     assert cam.layer == "colours" and feature_map_layer(model).name == "colours"
     assert (cam.predicted == 0).all() and cam.heatmaps.shape == (3, 32, 32)
-    np.testing.assert_allclose(cam.confidence, model.predict(images, verbose=0).max(axis=1),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        cam.confidence, model.predict(images, verbose=0).max(axis=1), rtol=1e-5
+    )
     for heatmap in cam.heatmaps[:2]:
         assert heatmap.max() == 1.0
         assert heatmap[:14, :14].min() > 0.9 and heatmap[18:, 18:].max() < 0.01

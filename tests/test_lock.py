@@ -1,16 +1,20 @@
-"""The run directory's lock: host, PID and start time; another host's lock is never taken silently."""
+"""The run directory's lock: host, PID and start; another host's lock is never taken silently."""
 
 import json
 import os
 import socket
 
 import pytest
-
 from conftest import run_cli, tree_digest
+
 from tuning.errors import UsageError
 from tuning.lock import LOCK_FILE, run_dir_lock
 
-OTHER_HOST = {"host": "gpu-node-7.example", "pid": os.getpid(), "started": "2026-11-30T09:00:00+00:00"}
+OTHER_HOST = {
+    "host": "gpu-node-7.example",
+    "pid": os.getpid(),
+    "started": "2026-11-30T09:00:00+00:00",
+}
 
 
 def _locked_by(run_dir, record):
@@ -28,8 +32,11 @@ def test_the_lock_names_host_pid_and_start_time_and_goes_with_the_search(tmp_pat
 
 def test_another_hosts_lock_is_refused_naming_the_host_and_the_way_out(tmp_path):
     _locked_by(tmp_path, {**OTHER_HOST, "pid": 999_999_999})  # no such PID here: still refused
-    with pytest.raises(UsageError, match=r"locked by a search on host gpu-node-7\.example "
-                                         r"\(PID 999999999, started 2026-11-30.*--force-unlock"):
+    with pytest.raises(
+        UsageError,
+        match=r"locked by a search on host gpu-node-7\.example "
+        r"\(PID 999999999, started 2026-11-30.*--force-unlock",
+    ):
         with run_dir_lock(tmp_path):
             pass
     assert json.loads((tmp_path / LOCK_FILE).read_text())["host"] == OTHER_HOST["host"]
@@ -62,8 +69,17 @@ def test_the_search_command_refuses_another_hosts_lock_in_one_line(tmp_path):
     run_dir = tmp_path / "scratch"
     _locked_by(run_dir, OTHER_HOST)
     before = tree_digest(run_dir)
-    done = run_cli("search", "--method", "scratch", "--data", "synthetic", "--train-size", "400",
-                   "--out", tmp_path)
+    done = run_cli(
+        "search",
+        "--method",
+        "scratch",
+        "--data",
+        "synthetic",
+        "--train-size",
+        "400",
+        "--out",
+        tmp_path,
+    )
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "gpu-node-7.example" in done.stderr and "--force-unlock" in done.stderr
     assert tree_digest(run_dir) == before

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
 
 SETTING = "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"
@@ -36,8 +35,14 @@ def _probe(setting: str | None) -> tuple[int, float, float, float, str]:
     env = {k: v for k, v in os.environ.items() if k != SETTING}
     if setting is not None:
         env[SETTING] = setting
-    done = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True,
-                          env=env, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     peak, before, held, after, released = done.stdout.strip().splitlines()[-1].split()
     return int(peak), float(before), float(held), float(after), released
@@ -45,7 +50,8 @@ def _probe(setting: str | None) -> tuple[int, float, float, float, str]:
 
 needs_glibc_x86 = pytest.mark.skipif(
     platform.machine() not in ("x86_64", "AMD64") or platform.libc_ver()[0] != "glibc",
-    reason="TensorFlow's oneDNN pool is the x86 default; malloc_trim is glibc's")
+    reason="TensorFlow's oneDNN pool is the x86 default; malloc_trim is glibc's",
+)
 
 
 @needs_glibc_x86
@@ -61,5 +67,5 @@ def test_by_default_tensors_come_from_malloc_and_a_release_gives_them_back():
 @pytest.mark.slow
 def test_a_user_s_setting_of_0_keeps_tensors_in_tensorflow_s_pool():
     peak, before, held, after, released = _probe("0")
-    assert peak >= 256 * 2 ** 20  # TensorFlow's pool (faster for fine-tuning) holds them
+    assert peak >= 256 * 2**20  # TensorFlow's pool (faster for fine-tuning) holds them
     assert released == "False" and after - before >= 200  # and keeps their memory

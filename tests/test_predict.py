@@ -4,16 +4,16 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
-
 from conftest import run_cli
+
 from tuning.labels import label_names
 from tuning.predict import read_image
 
 
 def test_predict_names_the_top5_classes_of_the_20_real_pictures(runs, real_samples):
-    done = run_cli("predict", "--model", runs / "finetune" / "best_model.keras", real_samples,
-                   "--json")
+    done = run_cli(
+        "predict", "--model", runs / "finetune" / "best_model.keras", real_samples, "--json"
+    )
     assert done.returncode == 0, done.stderr
     predictions = json.loads(done.stdout)
     files = pd.read_csv(real_samples / "labels.csv").file
@@ -28,8 +28,9 @@ def test_predict_names_the_top5_classes_of_the_20_real_pictures(runs, real_sampl
 
 def test_predict_table_has_one_line_per_picture(runs, real_samples):
     first, second = sorted(real_samples.glob("*.png"))[:2]
-    done = run_cli("predict", "--model", runs / "scratch" / "best_model.keras", first, second,
-                   "--top", "3")
+    done = run_cli(
+        "predict", "--model", runs / "scratch" / "best_model.keras", first, second, "--top", "3"
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert [line.split()[0] for line in lines] == [first.name, second.name]
@@ -53,9 +54,12 @@ def test_predict_refuses_bad_input_in_one_line(runs, tmp_path):
     not_a_picture = tmp_path / "notes.png"
     not_a_picture.write_text("hello")
     model = runs / "scratch" / "best_model.keras"
-    for args in (["--model", model, not_a_picture], ["--model", model, tmp_path / "missing"],
-                 ["--model", tmp_path / "none.keras", not_a_picture],
-                 ["--model", not_a_picture, not_a_picture]):
+    for args in (
+        ["--model", model, not_a_picture],
+        ["--model", model, tmp_path / "missing"],
+        ["--model", tmp_path / "none.keras", not_a_picture],
+        ["--model", not_a_picture, not_a_picture],
+    ):
         done = run_cli("predict", *args)
         assert done.returncode == 2, done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
@@ -67,8 +71,12 @@ def test_a_hostile_model_file_is_refused_without_running_its_code(tmp_path, real
     marker = tmp_path / "ran"
     inputs = keras.Input((32, 32, 3))
     code = f"lambda x: (open({str(marker)!r}, 'w').close(), x)[1]"
-    hostile = keras.Model(inputs, keras.layers.Dense(100, activation="softmax")(
-        keras.layers.Flatten()(keras.layers.Lambda(eval(code))(inputs))))
+    hostile = keras.Model(
+        inputs,
+        keras.layers.Dense(100, activation="softmax")(
+            keras.layers.Flatten()(keras.layers.Lambda(eval(code))(inputs))
+        ),
+    )
     hostile.save(tmp_path / "hostile.keras")
     marker.unlink(missing_ok=True)  # saving traced the lambda once
     done = run_cli("predict", "--model", tmp_path / "hostile.keras", real_samples)

@@ -55,8 +55,15 @@ def test_a_recipe_outside_a_narrowed_space_is_not_drawn():
 
 @pytest.fixture
 def config(tmp_path):
-    return dict(method="scratch", tuner="random", data="synthetic", train_size=500,
-                max_epochs=1, out=str(tmp_path), verbose=0)
+    return dict(
+        method="scratch",
+        tuner="random",
+        data="synthetic",
+        train_size=500,
+        max_epochs=1,
+        out=str(tmp_path),
+        verbose=0,
+    )
 
 
 def test_a_search_draws_the_recipes_first_then_at_random_and_never_again_on_resume(config):
@@ -64,7 +71,9 @@ def test_a_search_draws_the_recipes_first_then_at_random_and_never_again_on_resu
     run_search(SearchConfig(**config, max_trials=len(recipes)), log=None)
     run_dir = SearchConfig(**config).run_dir
     drawn = _drawn(run_dir)
-    assert [_same(values, recipe) for values, recipe in zip(drawn, recipes)] == [True] * len(recipes)
+    assert [_same(values, recipe) for values, recipe in zip(drawn, recipes)] == [True] * len(
+        recipes
+    )
 
     run_search(SearchConfig(**config, max_trials=len(recipes) + 1), log=None)  # resumed
     drawn = _drawn(run_dir)

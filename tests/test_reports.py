@@ -7,14 +7,25 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import run_cli, tree_digest
 
-FILES = ("metrics.json", "classification_report.txt", "classification_report.csv",
-         "coarse_classification_report.txt", "coarse_classification_report.csv", "curves.png",
-         "confusion_coarse.png", "confusion_fine.png", "per_class_f1.png", "examples.png",
-         "gradcam.png",
-         "predictions.csv", "history.csv", "model.keras", "index.html")
+FILES = (
+    "metrics.json",
+    "classification_report.txt",
+    "classification_report.csv",
+    "coarse_classification_report.txt",
+    "coarse_classification_report.csv",
+    "curves.png",
+    "confusion_coarse.png",
+    "confusion_fine.png",
+    "per_class_f1.png",
+    "examples.png",
+    "gradcam.png",
+    "predictions.csv",
+    "history.csv",
+    "model.keras",
+    "index.html",
+)
 TEST_IMAGES = 10_000
 
 
@@ -53,14 +64,24 @@ def test_report_writes_every_file_and_its_numbers_add_up(request, method):
     predictions = pd.read_csv(folder / "predictions.csv")
     assert len(predictions) == TEST_IMAGES == metrics["test_images"]
     assert metrics["test_accuracy"] == pytest.approx(
-        (predictions.true == predictions.predicted).mean())
+        (predictions.true == predictions.predicted).mean()
+    )
     report = pd.read_csv(folder / "classification_report.csv", index_col="class")
     assert report.iloc[:100]["support"].sum() == TEST_IMAGES
     coarse = pd.read_csv(folder / "coarse_classification_report.csv", index_col="class")
     assert coarse.iloc[:20]["support"].sum() == TEST_IMAGES
     assert metrics["data"].startswith("synthetic") and metrics["seed"] == 1
-    for key in ("test_loss", "test_top5_accuracy", "macro_f1", "weighted_f1", "coarse_accuracy",
-                "parameters", "retrain_seconds", "epochs", "hyperparameters"):
+    for key in (
+        "test_loss",
+        "test_top5_accuracy",
+        "macro_f1",
+        "weighted_f1",
+        "coarse_accuracy",
+        "parameters",
+        "retrain_seconds",
+        "epochs",
+        "hyperparameters",
+    ):
         assert key in metrics
     page = (folder / "index.html").read_text()
     assert all(f"src='{png}'" in page for png in FILES if png.endswith(".png"))
@@ -86,8 +107,11 @@ def test_reported_model_reloads_and_predicts_as_reported(request, method):
 def test_summary_puts_the_methods_beside_the_seed_write_up(reported_all):
     reported = reported_all
     table = pd.read_csv(reported / "summary.csv")
-    for label in ("CNN from scratch", "Feature extraction (VGG-16)",
-                  "Transfer learning + fine-tuning (VGG-16)"):
+    for label in (
+        "CNN from scratch",
+        "Feature extraction (VGG-16)",
+        "Transfer learning + fine-tuning (VGG-16)",
+    ):
         assert label in set(table.method)
         assert f"{label} (seed write-up, published)" in set(table.method)
     published = table[table.method.str.contains("published")]
@@ -102,8 +126,9 @@ def test_summary_puts_the_methods_beside_the_seed_write_up(reported_all):
 def test_seeds_report_mean_and_std(runs, tmp_path):
     out = tmp_path / "runs"
     shutil.copytree(runs / "scratch", out / "scratch", ignore=shutil.ignore_patterns("report"))
-    done = run_cli("--method", "scratch", "--out", out, "--epochs", "1", "--seeds", "2",
-                   module="reports")
+    done = run_cli(
+        "--method", "scratch", "--out", out, "--epochs", "1", "--seeds", "2", module="reports"
+    )
     assert done.returncode == 0, done.stderr
     metrics = json.loads((out / "scratch" / "report" / "metrics.json").read_text())
     assert [run["seed"] for run in metrics["per_seed"]] == [1, 2]
@@ -145,17 +170,33 @@ def test_unavailable_test_data_leaves_the_previous_report_intact(reported, tmp_p
     assert tree_digest(run_dir) == before
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None,
-                    reason="Debian's chromium is not installed (apt-get install chromium)")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None,
+    reason="Debian's chromium is not installed (apt-get install chromium)",
+)
 def test_report_pages_render_in_headless_chromium(reported, tmp_path):
     for page in (reported / "scratch" / "report" / "index.html", reported / "summary.html"):
         shot = tmp_path / f"{page.parent.name}.png"
-        subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                        "--disable-quic", "--no-first-run", "--disable-background-networking",
-                        "--disable-component-update", "--disable-sync",
-                        f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
-                        f"--screenshot={shot}", "--window-size=1400,2400", page.as_uri()],
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                "chromium",
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--virtual-time-budget=5000",
+                f"--screenshot={shot}",
+                "--window-size=1400,2400",
+                page.as_uri(),
+            ],
+            capture_output=True,
+            timeout=120,
+        )
         from PIL import Image
 
         pixels = np.asarray(Image.open(shot).convert("L"))

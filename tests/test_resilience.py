@@ -11,24 +11,39 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT, run_cli, tree_digest
+
 from tuning.config import SearchConfig
 from tuning.errors import UsageError
 from tuning.files import atomic_path
 
-QUICK = ["search", "--method", "scratch", "--data", "synthetic", "--train-size", "1000",
-         "--max-epochs", "3", "--batch-size", "64"]
+QUICK = [
+    "search",
+    "--method",
+    "scratch",
+    "--data",
+    "synthetic",
+    "--train-size",
+    "1000",
+    "--max-epochs",
+    "3",
+    "--batch-size",
+    "64",
+]
 
 
 def _start(out: Path, command=QUICK) -> subprocess.Popen:
     """The search as started from a terminal: SIGINT at its default even when this test runs
     as a background job (whose children inherit SIGINT ignored)."""
-    return subprocess.Popen([sys.executable, "-m", "tuning", *map(str, command), "--out", str(out)],
-                            cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=os.environ.copy(),
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return subprocess.Popen(
+        [sys.executable, "-m", "tuning", *map(str, command), "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def _wait_for(condition, process, timeout=300):
@@ -107,10 +122,24 @@ def test_ctrl_c_during_a_long_epoch_ends_the_process_within_5_seconds(tmp_path):
     """5 conv blocks x 3 convs from 64 filters (0.3 G multiply-adds per image) on 6,000 images:
     an epoch of well over 20 s, interrupted a few seconds into it."""
     space = tmp_path / "costly.toml"
-    space.write_text("conv_blocks = 5\nconvs_per_block = 3\nbase_filters = 64\n"
-                     "batch_norm = true\n")
-    command = ["search", "--method", "scratch", "--data", "synthetic", "--train-size", "6000",
-               "--tuner", "random", "--max-trials", "1", "--max-epochs", "1", "--space", space]
+    space.write_text("conv_blocks = 5\nconvs_per_block = 3\nbase_filters = 64\nbatch_norm = true\n")
+    command = [
+        "search",
+        "--method",
+        "scratch",
+        "--data",
+        "synthetic",
+        "--train-size",
+        "6000",
+        "--tuner",
+        "random",
+        "--max-trials",
+        "1",
+        "--max-epochs",
+        "1",
+        "--space",
+        space,
+    ]
     run_dir = tmp_path / "scratch"
     process = _start(tmp_path, command)
     _wait_for(lambda: bool(list(run_dir.glob("tensorboard/*/execution0"))), process)
@@ -131,17 +160,24 @@ def test_ctrl_c_during_a_long_epoch_ends_the_process_within_5_seconds(tmp_path):
 def test_a_swallowed_ctrl_c_still_ends_the_command_within_seconds(tmp_path):
     """A KeyboardInterrupt that never reaches the command (TensorFlow's weakref callbacks print
     such ones as "ignored") is acted on by the watchdog, lock cleanup included."""
-    code = ("import signal, sys, time\nfrom tuning import interrupt\n"
-            "cleanup = lambda: open(sys.argv[1], 'w').write('cleaned')\n"
-            "with interrupt.exits_promptly('stopped; run it again', cleanup=cleanup):\n"
-            "    signal.signal(signal.SIGINT, lambda *_: None)  # swallowed: no KeyboardInterrupt\n"
-            "    print('ready', flush=True)\n"
-            "    while True:\n"
-            "        time.sleep(0.05)\n")
+    code = (
+        "import signal, sys, time\nfrom tuning import interrupt\n"
+        "cleanup = lambda: open(sys.argv[1], 'w').write('cleaned')\n"
+        "with interrupt.exits_promptly('stopped; run it again', cleanup=cleanup):\n"
+        "    signal.signal(signal.SIGINT, lambda *_: None)  # swallowed: no KeyboardInterrupt\n"
+        "    print('ready', flush=True)\n"
+        "    while True:\n"
+        "        time.sleep(0.05)\n"
+    )
     marker = tmp_path / "marker"
-    process = subprocess.Popen([sys.executable, "-c", code, str(marker)], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, str(marker)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     assert process.stdout.readline().strip() == "ready"
     process.send_signal(signal.SIGINT)
     sent = time.monotonic()
@@ -176,8 +212,16 @@ def test_out_that_is_a_file_is_a_usage_error(tmp_path):
 def test_disk_full_while_exporting_keeps_the_previous_exports(tmp_path, monkeypatch):
     from tuning import records, search
 
-    config = SearchConfig(method="scratch", tuner="random", max_trials=2, max_epochs=1,
-                          data="synthetic", train_size=400, out=str(tmp_path), verbose=0)
+    config = SearchConfig(
+        method="scratch",
+        tuner="random",
+        max_trials=2,
+        max_epochs=1,
+        data="synthetic",
+        train_size=400,
+        out=str(tmp_path),
+        verbose=0,
+    )
     real_write = records.atomic_write_text
     exports = []
 
@@ -203,11 +247,12 @@ def test_a_trial_that_ended_just_before_a_crash_is_not_run_again(tmp_path):
     killed right then reloads it into the retry queue."""
     import keras_tuner as kt
 
-    from tuning.search import _forget_ended
+    from tuning.tuner import forget_ended as _forget_ended
 
     def oracle():
-        made = kt.oracles.RandomSearchOracle(kt.Objective("val_accuracy", "max"), max_trials=3,
-                                             hyperparameters=kt.HyperParameters())
+        made = kt.oracles.RandomSearchOracle(
+            kt.Objective("val_accuracy", "max"), max_trials=3, hyperparameters=kt.HyperParameters()
+        )
         made.hyperparameters.Float("dropout", 0.0, 0.5)
         made._set_project_dir(str(tmp_path), "run")
         return made

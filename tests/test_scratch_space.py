@@ -1,4 +1,4 @@
-"""The scratch space's training recipes: residual stages, schedules across rungs, smoothing, crop."""
+"""The scratch space's training: residual stages, schedules across rungs, smoothing, crop."""
 
 import keras
 import numpy as np
@@ -27,8 +27,13 @@ def _rates(hypermodel, hp, model, **fit_args):
 
 @pytest.mark.parametrize("schedule,optimizer", [("one_cycle", "sgd"), ("cosine", "adamw")])
 def test_a_promoted_trial_resumes_its_schedule_where_an_uninterrupted_run_is(schedule, optimizer):
-    values = {"schedule": schedule, "optimizer": optimizer, "weight_decay": 5e-4,
-              "sgd_learning_rate": 0.1, "learning_rate": 2e-3}
+    values = {
+        "schedule": schedule,
+        "optimizer": optimizer,
+        "weight_decay": 5e-4,
+        "sgd_learning_rate": 0.1,
+        "learning_rate": 2e-3,
+    }
     whole = _rates(*_scratch(**values), epochs=4)
     # Hyperband: a 2-epoch rung, then the promoted trial, rebuilt, resumes at initial_epoch 2.
     first = _rates(*_scratch(**values), epochs=2)
@@ -48,13 +53,19 @@ def test_schedules_span_the_budget_they_are_given():
 
 
 def test_the_residual_corner_is_resnet18s_cifar_shape():
-    _, _, model = _scratch(architecture="residual", residual_stages=4, blocks_per_stage=2,
-                           residual_width=64, dropout=0.0)
+    _, _, model = _scratch(
+        architecture="residual",
+        residual_stages=4,
+        blocks_per_stage=2,
+        residual_width=64,
+        dropout=0.0,
+    )
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert len(convs) == 1 + 4 * 2 * 2 + 3  # stem, two per basic block, three projections
     assert [c.filters for c in convs][-1] == 512
-    [pooling] = [layer for layer in model.layers
-                 if isinstance(layer, keras.layers.GlobalAveragePooling2D)]
+    [pooling] = [
+        layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D)
+    ]
     assert pooling.output.shape[1:] == (512,)
     assert 11.1e6 < model.count_params() < 11.3e6  # ResNet-18 on CIFAR-100: 11.2M
 
@@ -72,10 +83,12 @@ def test_label_smoothing_is_keras_smoothing_on_integer_labels():
     probabilities = keras.ops.softmax(rng.normal(size=(8, 100)).astype("float32"))
     labels = rng.integers(0, 100, 8)
     expected = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(
-        keras.ops.one_hot(labels, 100), probabilities)
+        keras.ops.one_hot(labels, 100), probabilities
+    )
     assert float(SmoothedCrossentropy(0.1)(labels, probabilities)) == pytest.approx(float(expected))
-    assert float(SmoothedCrossentropy(0.1)(labels, probabilities)) != pytest.approx(float(
-        keras.losses.SparseCategoricalCrossentropy()(labels, probabilities)))
+    assert float(SmoothedCrossentropy(0.1)(labels, probabilities)) != pytest.approx(
+        float(keras.losses.SparseCategoricalCrossentropy()(labels, probabilities))
+    )
 
 
 def test_a_smoothed_sgd_model_saves_to_a_file_plain_keras_loads(tmp_path):
@@ -85,13 +98,14 @@ def test_a_smoothed_sgd_model_saves_to_a_file_plain_keras_loads(tmp_path):
     hypermodel.image_model(model).save(path)
     loaded = keras.saving.load_model(path, safe_mode=True, custom_objects={})
     x, _ = _tiny_data()
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0),
-                               atol=1e-6)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
 
 def test_crop_shifts_whole_pixels_with_zeros_in_training_only():
     _, _, model = _scratch(crop=True)
-    crop = next(layer for layer in model.layers if isinstance(layer, keras.layers.RandomTranslation))
+    crop = next(
+        layer for layer in model.layers if isinstance(layer, keras.layers.RandomTranslation)
+    )
     image = np.arange(1, 32 * 32 * 3 + 1, dtype="float32").reshape(1, 32, 32, 3)
     np.testing.assert_array_equal(crop(image, training=False), image)
     shifted = [np.asarray(crop(image, training=True)) for _ in range(8)]

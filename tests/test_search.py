@@ -7,9 +7,9 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SMALL_SEARCH, run_cli, tree_digest
 
 import search_spaces
-from conftest import SMALL_SEARCH, run_cli, tree_digest
 from tuning.config import SearchConfig
 from tuning.data import load_search_data
 from tuning.errors import SearchFailed
@@ -56,9 +56,12 @@ def _hparams_sessions(log_dir):
         events = EventAccumulator(str(run), size_guidance={"tensors": 0}).Reload()
         content = events.PluginTagToContent(metadata.PLUGIN_NAME)
         start = metadata.parse_session_start_info_plugin_data(
-            content[metadata.SESSION_START_INFO_TAG])
-        hparams = {k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))
-                   for k, v in start.hparams.items()}
+            content[metadata.SESSION_START_INFO_TAG]
+        )
+        hparams = {
+            k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))
+            for k, v in start.hparams.items()
+        }
         val = EventAccumulator(str(run / "validation"), size_guidance={"tensors": 0}).Reload()
         accuracy = [float(tf.make_ndarray(e.tensor_proto)) for e in val.Tensors("epoch_accuracy")]
         sessions[run.parent.name] = (hparams, accuracy)
@@ -73,10 +76,24 @@ def test_tensorboard_hparams_show_every_completed_trial(runs, method):
     log_dir = runs / method / "tensorboard"
     trials = pd.read_csv(runs / method / "trials.csv", dtype={"trial_id": str})
     sessions = _hparams_sessions(log_dir)
-    space = [c for c in trials.columns if c not in
-             ("trial_id", "status", "val_accuracy", "val_loss", "val_top5", "epochs_run",
-              "head_epochs_run", "finetune_epochs_run", "seconds", "reason")
-             and not c.startswith("tuner/")]
+    space = [
+        c
+        for c in trials.columns
+        if c
+        not in (
+            "trial_id",
+            "status",
+            "val_accuracy",
+            "val_loss",
+            "val_top5",
+            "epochs_run",
+            "head_epochs_run",
+            "finetune_epochs_run",
+            "seconds",
+            "reason",
+        )
+        and not c.startswith("tuner/")
+    ]
     for row in trials[trials.status == "COMPLETED"].itertuples():
         hparams, accuracy = sessions[row.trial_id]
         assert set(space) <= set(hparams)
@@ -101,8 +118,9 @@ def test_every_finetune_epoch_the_tuner_counted_fine_tuned(runs):
     for row in completed.itertuples():
         run = runs / "finetune" / "tensorboard" / row.trial_id / "execution0"
         train = EventAccumulator(str(run / "train"), size_guidance={"tensors": 0}).Reload()
-        rates = [float(tf.make_ndarray(e.tensor_proto))
-                 for e in train.Tensors("epoch_learning_rate")]
+        rates = [
+            float(tf.make_ndarray(e.tensor_proto)) for e in train.Tensors("epoch_learning_rate")
+        ]
         assert len(rates) == row.epochs_run
         assert rates == pytest.approx([row.finetune_learning_rate] * len(rates), rel=1e-5)
         val = EventAccumulator(str(run / "validation"), size_guidance={"tensors": 0}).Reload()
@@ -152,8 +170,16 @@ def _nan_search(tmp_path, monkeypatch, max_trials):
     from tuning import search
 
     monkeypatch.setattr(search_spaces, "create_hypermodel", lambda *a, **k: _NaNModel())
-    config = SearchConfig(method="scratch", tuner="random", max_trials=max_trials, max_epochs=1,
-                          data="synthetic", train_size=400, out=str(tmp_path), verbose=0)
+    config = SearchConfig(
+        method="scratch",
+        tuner="random",
+        max_trials=max_trials,
+        max_epochs=1,
+        data="synthetic",
+        train_size=400,
+        out=str(tmp_path),
+        verbose=0,
+    )
     search.run_search(config, log=None)
 
 
@@ -202,8 +228,11 @@ def test_a_failed_trial_that_scored_higher_is_never_the_best(tmp_path):
     from tuning.records import TrialRecorder
 
     trials = []
-    for trial_id, status, score in (("0000", "FAILED", 0.9), ("0001", "COMPLETED", 0.5),
-                                    ("0002", "COMPLETED", 0.4)):
+    for trial_id, status, score in (
+        ("0000", "FAILED", 0.9),
+        ("0001", "COMPLETED", 0.5),
+        ("0002", "COMPLETED", 0.4),
+    ):
         hp = kt.HyperParameters()
         hp.Fixed("dropout", float(trial_id[-1]) / 10)
         trial = kt.engine.trial.Trial(hp, trial_id=trial_id, status=status)

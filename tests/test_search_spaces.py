@@ -40,8 +40,13 @@ def _finetune(unfreeze_blocks=2):
 
 def _trainable_blocks(model):
     base = model.get_layer("vgg16")
-    return sorted({layer.name.split("_")[0] for layer in base.layers
-                   if layer.trainable and layer.weights and base.trainable})
+    return sorted(
+        {
+            layer.name.split("_")[0]
+            for layer in base.layers
+            if layer.trainable and layer.weights and base.trainable
+        }
+    )
 
 
 class _Weights(keras.callbacks.Callback):
@@ -71,8 +76,9 @@ def test_promoted_finetune_trial_goes_on_fine_tuning_without_a_second_warm_up():
     counter, weights = _Counter(), _Weights()
     head_before = [w.copy() for w in model.get_layer("head").get_weights()]
     x, y = _tiny_data()
-    history = hypermodel.fit(hp, model, x, y, epochs=3, initial_epoch=1,
-                             callbacks=[counter, weights], verbose=0)
+    history = hypermodel.fit(
+        hp, model, x, y, epochs=3, initial_epoch=1, callbacks=[counter, weights], verbose=0
+    )
     assert counter.calls == ["begin", 1, 2, "end"]
     assert history.epoch == [1, 2] and history.head_epochs_run == 0
     assert all(np.array_equal(a, b) for a, b in zip(head_before, weights.head_at_begin))

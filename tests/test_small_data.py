@@ -4,8 +4,8 @@ the classes it holds."""
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import run_cli
+
 from reports.metrics import test_metrics as compute_metrics
 from tuning.data import load_search_data
 from tuning.errors import UsageError
@@ -55,14 +55,16 @@ def test_a_small_dataset_searches_reports_and_predicts_with_default_flags(tmp_pa
 
     path = _small_set(tmp_path / "small.npz")
     out = tmp_path / "runs"
-    done = run_cli("search", "--method", "scratch", "--data", path, "--max-madds", "25M",
-                   "--out", out)
+    done = run_cli(
+        "search", "--method", "scratch", "--data", path, "--max-madds", "25M", "--out", out
+    )
     assert done.returncode == 0, done.stderr
     assert "450 train / 150 validation images, 10 of the 100 classes" in done.stdout
     done = run_cli("--method", "scratch", "--out", out, "--epochs", "2", module="reports")
     assert done.returncode == 0, done.stderr
-    report = pd.read_csv(out / "scratch" / "report" / "classification_report.csv",
-                         index_col="class")
+    report = pd.read_csv(
+        out / "scratch" / "report" / "classification_report.csv", index_col="class"
+    )
     assert len(report) == CLASSES + 3  # the classes held, then accuracy, macro and weighted
     assert report.loc["macro avg", "support"] == 200
     picture = tmp_path / "one.png"

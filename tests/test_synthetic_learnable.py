@@ -16,9 +16,17 @@ def test_seed_cnn_beats_a_linear_model_and_stays_far_from_perfect():
     validation = to_dataset(data.validation, 512)
     keras.utils.set_random_seed(1)
     cnn = create_hypermodel("scratch").build(fixed_hyperparameters(SEED_PRESETS["scratch"]))
-    linear = compile_classifier(keras.Sequential([
-        keras.Input((32, 32, 3)), keras.layers.Rescaling(1 / 255), keras.layers.Flatten(),
-        keras.layers.Dense(100, activation="softmax")]), 1e-3)
+    linear = compile_classifier(
+        keras.Sequential(
+            [
+                keras.Input((32, 32, 3)),
+                keras.layers.Rescaling(1 / 255),
+                keras.layers.Flatten(),
+                keras.layers.Dense(100, activation="softmax"),
+            ]
+        ),
+        1e-3,
+    )
     scores = {}
     for name, model in (("cnn", cnn), ("linear", linear)):
         history = model.fit(train, validation_data=validation, epochs=6, verbose=0)

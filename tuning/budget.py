@@ -40,8 +40,9 @@ def parse_duration(text: str) -> float:
     except ValueError:
         parts = _DURATION.findall(cleaned)
         if not parts or "".join(n + u for n, u in parts) != cleaned:
-            raise ValueError(f"expected a duration such as 90s, 30m, 2h or 1h30m, got "
-                             f"{text!r}") from None
+            raise ValueError(
+                f"expected a duration such as 90s, 30m, 2h or 1h30m, got {text!r}"
+            ) from None
         seconds = sum(float(number) * _UNITS[unit] for number, unit in parts)
     if not 0 < seconds < math.inf:  # also refuses "nan" and "inf"
         raise ValueError(f"expected a finite duration above zero, got {text!r}")
@@ -91,5 +92,6 @@ def _read_spent(path: Path) -> float:
     try:
         return float(json.loads(path.read_text())["seconds_spent"])
     except (ValueError, KeyError, TypeError):
-        raise UsageError(f"{path} is unreadable; delete it to count this search's time "
-                         f"from zero") from None
+        raise UsageError(
+            f"{path} is unreadable; delete it to count this search's time from zero"
+        ) from None

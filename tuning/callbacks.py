@@ -24,7 +24,9 @@ class FailOnNaN(keras.callbacks.Callback):
         for key in ("loss", "val_loss"):
             value = (logs or {}).get(key)
             if value is not None and not math.isfinite(float(value)):
-                raise kt.errors.FailedTrialError(f"{key} became {float(value)} at epoch {epoch + 1}")
+                raise kt.errors.FailedTrialError(
+                    f"{key} became {float(value)} at epoch {epoch + 1}"
+                )
 
 
 class StopOnInterrupt(keras.callbacks.Callback):
@@ -91,8 +93,7 @@ class TensorBoard(keras.callbacks.TensorBoard):
         image = confusion_image(matrix)
         writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "validation"))
         with writer.as_default():
-            tf.summary.image("validation_superclass_confusion", image[None],
-                             step=self.epochs_seen)
+            tf.summary.image("validation_superclass_confusion", image[None], step=self.epochs_seen)
         writer.close()
 
 
@@ -103,3 +104,23 @@ def confusion_image(matrix: np.ndarray, cell: int = 8) -> np.ndarray:
     rows = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     colours = colormaps["viridis"](rows)[..., :3]
     return np.kron(colours, np.ones((cell, cell, 1))).astype(np.float32)
+
+
+def search_callbacks(config, hypermodel, fit_kwargs: dict, clock=None) -> list:
+    """What every trial of a search trains with: TensorBoard (with the HParams and per-superclass
+    logs), early stopping on val accuracy, NaN as a failure, Ctrl-C and the time budget."""
+    from tuning.labels import label_names
+    from tuning.pipeline import validation_for
+
+    callbacks = [
+        TensorBoard(
+            validation_for(hypermodel, fit_kwargs),
+            label_names().fine_to_coarse,
+            log_dir=str(config.run_dir / "tensorboard"),
+            write_graph=False,
+        ),
+        keras.callbacks.EarlyStopping("val_accuracy", patience=config.patience, mode="max"),
+        FailOnNaN(),
+        StopOnInterrupt(),
+    ]
+    return callbacks + ([StopAtTimeBudget(clock)] if clock is not None else [])

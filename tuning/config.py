@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuning.errors import UsageError
+from tuning.errors import ConfigError
 
 METHODS = ("scratch", "feature", "finetune")
 TUNERS = ("hyperband", "random", "bayesian")
@@ -97,33 +97,47 @@ class SearchConfig:
         _one_of("tuner", self.tuner, TUNERS)
         if self.preset is not None:
             _one_of("preset", self.preset, PRESETS)
-        for name in ("max_epochs", "hyperband_iterations", "max_trials", "batch_size",
-                     "input_size", "patience"):
+        for name in (
+            "max_epochs",
+            "hyperband_iterations",
+            "max_trials",
+            "batch_size",
+            "input_size",
+            "patience",
+        ):
             _positive(name, getattr(self, name))
         for name in ("train_size", "val_size", "head_epochs", "max_madds"):
             if getattr(self, name) is not None:
                 _positive(name, getattr(self, name))
         if self.time_budget is not None and not self.time_budget > 0:
-            raise UsageError(f"--time-budget must be more than 0. Received: {self.time_budget}")
+            raise ConfigError(f"{{time_budget}} must be more than 0. Received: {self.time_budget}")
         if not isinstance(self.factor, int) or self.factor < 2:
-            raise UsageError(f"--factor must be an integer >= 2. Received: {self.factor!r}")
+            raise ConfigError(f"{{factor}} must be an integer >= 2. Received: {self.factor!r}")
         if self.input_size < 32:
-            raise UsageError(f"--input-size must be at least 32 (the backbones need 32x32 or more). "
-                             f"Received: {self.input_size}")
+            raise ConfigError(
+                f"{{input_size}} must be at least 32 (the backbones need 32x32 or more). "
+                f"Received: {self.input_size}"
+            )
         self._check_roles()
         _one_of("backbone", self.backbone, BACKBONES)
         if self.method == "scratch" and self.backbone != "vgg16":
-            raise UsageError("--backbone is for --method feature and finetune; scratch trains "
-                             "its own CNN")
+            raise ConfigError(
+                "{backbone} is for {method} feature and finetune; scratch trains its own CNN"
+            )
         if self.space is not None and not Path(self.space).is_file():
-            raise UsageError(f"--space {self.space}: no such file (a TOML file; print a "
-                             f"method's default one with: python -m tuning space --method M)")
+            raise ConfigError(
+                f"{{space}} {self.space}: no such file (a TOML file; print a "
+                f"method's default one with: python -m tuning space --method M)"
+            )
         if self.space is not None and self.preset is not None:
-            raise UsageError("--space and --preset exclude each other: the preset fixes every "
-                             "hyperparameter")
+            raise ConfigError(
+                "{space} and {preset} exclude each other: the preset fixes every hyperparameter"
+            )
         if self.weights not in ("imagenet", "none") and not Path(self.weights).is_file():
-            raise UsageError(f"--weights {self.weights}: no such file; expected 'imagenet', "
-                             f"'none' or a no-top weights file of --backbone {self.backbone} (.h5)")
+            raise ConfigError(
+                f"{{weights}} {self.weights}: no such file; expected 'imagenet', "
+                f"'none' or a no-top weights file of {{backbone}} {self.backbone} (.h5)"
+            )
 
     def _check_roles(self) -> None:
         from tuning.distributed import parse_address
@@ -131,23 +145,26 @@ class SearchConfig:
         _one_of("distribution", self.distribution, DISTRIBUTIONS)
         _positive("worker_timeout", self.worker_timeout)
         if self.time_budget is not None and (self.chief or self.worker):
-            raise UsageError("--time-budget is for a search that runs its trials in one "
-                             "process, not with --chief or --worker")
+            raise ConfigError(
+                "{time_budget} is for a search that runs its trials in one "
+                "process, not with {chief} or {worker}"
+            )
         if self.chief and self.worker:
-            raise UsageError("--chief and --worker exclude each other: a process serves the "
-                             "search or runs its trials")
+            raise ConfigError(
+                "{chief} and {worker} exclude each other: a process serves the "
+                "search or runs its trials"
+            )
         if self.chief:
-            parse_address(self.chief, "--chief")
+            parse_address(self.chief, "chief")
         if self.worker:
-            parse_address(self.worker, "--worker")
+            parse_address(self.worker, "worker")
             if self.overwrite:
-                raise UsageError("--overwrite belongs to the chief: a worker joins its search")
+                raise ConfigError("{overwrite} belongs to the chief: a worker joins its search")
 
     @property
     def run_dir(self) -> Path:
         """Where this search's trials, exports and TensorBoard logs go."""
-        name = self.method if self.preset is None else f"{self.method}-{self.preset}"
-        return Path(self.out) / name
+        return Path(self.out) / run_dir_name(self.method, self.preset)
 
     @property
     def fine_tune_head_epochs(self) -> int:
@@ -158,17 +175,27 @@ class SearchConfig:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "SearchConfig":
+    def from_json(cls, text: str) -> SearchConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in json.loads(text).items() if k in fields})
 
 
+def run_dir_name(method: str, preset: str | None = None) -> str:
+    """A run directory's name: the method, and the preset after a dash ("scratch-seed")."""
+    return method if preset is None else f"{method}-{preset}"
+
+
+def method_of(run_dir_name: str) -> str | None:
+    """The method a run directory's name says, or None for a folder that is not a run's."""
+    method = run_dir_name.split("-")[0]
+    return method if method in METHODS else None
+
+
 def _one_of(name: str, value, allowed) -> None:
     if value not in allowed:
-        raise UsageError(f"Expected `{name}` to be one of {list(allowed)}. Received: {value!r}")
+        raise ConfigError(f"{{{name}}} must be one of {list(allowed)}. Received: {value!r}")
 
 
 def _positive(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        flag = "--" + name.replace("_", "-")
-        raise UsageError(f"{flag} must be a positive integer. Received: {value!r}")
+        raise ConfigError(f"{{{name}}} must be a positive integer. Received: {value!r}")

@@ -49,16 +49,18 @@ def check_cost(model, max_madds: int | None) -> None:
         import keras_tuner as kt
 
         raise kt.errors.FailedTrialError(
-            f"{format_madds(cost)} {MADDS_CAPPED}, over --max-madds {format_madds(max_madds)}")
+            f"{format_madds(cost)} {MADDS_CAPPED}, over --max-madds {format_madds(max_madds)}"
+        )
 
 
 def parse_madds(text: str) -> int:
     """'60M', '1.5G', '800k' or a plain integer -> multiply-adds. Raises ValueError."""
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgG]?)\s*", str(text))
     if not match:
-        raise ValueError(f"expected a number with an optional k, M or G (e.g. 60M). "
-                         f"Received: {text!r}")
-    scale = {"": 1, "k": 10 ** 3, "m": 10 ** 6, "g": 10 ** 9}[match.group(2).lower()]
+        raise ValueError(
+            f"expected a number with an optional k, M or G (e.g. 60M). Received: {text!r}"
+        )
+    scale = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}[match.group(2).lower()]
     value = int(float(match.group(1)) * scale)
     if value <= 0:
         raise ValueError(f"expected a positive number. Received: {text!r}")
@@ -66,7 +68,7 @@ def parse_madds(text: str) -> int:
 
 
 def format_madds(value: int) -> str:
-    for scale, suffix in ((10 ** 9, "G"), (10 ** 6, "M"), (10 ** 3, "k")):
+    for scale, suffix in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
         if value >= scale:
             return f"{value / scale:.3g}{suffix}"
     return str(value)

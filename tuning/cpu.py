@@ -20,11 +20,16 @@ import sys
 ONEDNN = "TF_ENABLE_ONEDNN_OPTS"
 OURS = "CIFAR_TUNE_SET_ONEDNN"  # beside ONEDNN when we set it: child processes inherit both
 # Any of these and TensorFlow enables oneDNN itself (Linux; names as /proc/cpuinfo spells them).
-TENSORFLOW_ONEDNN_FEATURES = ("avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8",
-                              "amx_bf16")
+TENSORFLOW_ONEDNN_FEATURES = (
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+)
 # What a results file records of the CPU: the features that decide oneDNN's default and speed.
-RECORDED_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni",
-                     "amx_tile")
+RECORDED_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile")
 
 _why = "TensorFlow's default"  # why oneDNN is as it is; set by `prefer_onednn`
 _user_value: str | None = None  # TF_ENABLE_ONEDNN_OPTS as the user set it, if they did
@@ -45,8 +50,10 @@ def prefer_onednn() -> None:
     elif tensorflow_enables_onednn():
         _why = f"TensorFlow's default on this {cpu_kind()} CPU"
     elif "tensorflow" in sys.modules:
-        _why = (f"TensorFlow was imported before cifar-tune could enable it; set {ONEDNN}=1 "
-                f"before importing TensorFlow")
+        _why = (
+            f"TensorFlow was imported before cifar-tune could enable it; set {ONEDNN}=1 "
+            f"before importing TensorFlow"
+        )
     else:
         os.environ[ONEDNN] = os.environ[OURS] = "1"
         _why = f"enabled by cifar-tune: {cpu_kind()} CPU"
@@ -59,9 +66,9 @@ def user_setting() -> str | None:
 
 def onednn_on() -> bool:
     """Whether TensorFlow itself reports its oneDNN kernels on (imports TensorFlow)."""
-    from tensorflow.python.util import _pywrap_util_port  # private: no public accessor exists
+    from tuning.internals import onednn_enabled
 
-    return bool(_pywrap_util_port.IsMklEnabled())
+    return onednn_enabled()
 
 
 def onednn_line() -> str:
@@ -77,9 +84,14 @@ def tensorflow_enables_onednn() -> bool:
 def cpu_kind() -> str:
     """The newest vector extension that matters here: "AMX", "AVX512-VNNI", ..., "AVX2", "SSE"."""
     flags = cpu_flags()
-    for flag, kind in (("amx_tile", "AMX"), ("avx512_vnni", "AVX512-VNNI"),
-                       ("avx_vnni", "AVX-VNNI"), ("avx512f", "AVX-512"), ("avx2", "AVX2"),
-                       ("avx", "AVX")):
+    for flag, kind in (
+        ("amx_tile", "AMX"),
+        ("avx512_vnni", "AVX512-VNNI"),
+        ("avx_vnni", "AVX-VNNI"),
+        ("avx512f", "AVX-512"),
+        ("avx2", "AVX2"),
+        ("avx", "AVX"),
+    ):
         if flag in flags:
             return kind
     return "SSE" if _linux_x86() else platform.machine()
@@ -88,8 +100,12 @@ def cpu_kind() -> str:
 def cpu_facts() -> dict:
     """The CPU's model, cores and the features in `RECORDED_FEATURES`, for results files."""
     flags = cpu_flags()
-    return {"cpu": cpu_model(), "cores": os.cpu_count(), "cpu_kind": cpu_kind(),
-            "cpu_features": {flag: flag in flags for flag in RECORDED_FEATURES}}
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "cpu_kind": cpu_kind(),
+        "cpu_features": {flag: flag in flags for flag in RECORDED_FEATURES},
+    }
 
 
 @functools.cache

@@ -22,8 +22,10 @@ def log_dirs(out: str | Path, method: str | None) -> dict[str, Path]:
         runs = [p for p in runs if p.name == method]
     if not runs:
         what = f"--method {method}" if method else "--method M"
-        raise UsageError(f"no search logs under {out / (method or '*')}/tensorboard; run "
-                         f"`python -m tuning search {what} --out {out}` first")
+        raise UsageError(
+            f"no search logs under {out / (method or '*')}/tensorboard; run "
+            f"`python -m tuning search {what} --out {out}` first"
+        )
     return {p.name: p / "tensorboard" for p in runs}
 
 
@@ -38,8 +40,19 @@ def launch(out: str | Path, method: str | None = None, port: int = 6006) -> str:
     dirs = log_dirs(out, method)
     logdir = next(iter(dirs.values())) if method else Path(out)
     board = program.TensorBoard()
-    board.configure(argv=[None, "--logdir", str(logdir), "--host", HOST, "--port", str(port),
-                          "--reload_interval", str(RELOAD_SECONDS)])
+    board.configure(
+        argv=[
+            None,
+            "--logdir",
+            str(logdir),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--reload_interval",
+            str(RELOAD_SECONDS),
+        ]
+    )
     try:
         return board.launch()
     except program.TensorBoardPortInUseError:
@@ -48,8 +61,9 @@ def launch(out: str | Path, method: str | None = None, port: int = 6006) -> str:
 
 def serve_forever(out: str | Path, method: str | None, port: int, log=print) -> None:
     url = launch(out, method, port)
-    log(f"TensorBoard for {', '.join(log_dirs(out, method))} at {url} (trials: {url}#hparams); "
-        f"Ctrl-C stops it")
+    log(
+        f"TensorBoard for {', '.join(log_dirs(out, method))} at {url} (trials: {url}#hparams); "
+        f"Ctrl-C stops it"
+    )
     while True:
         time.sleep(3600)
-

@@ -1,8 +1,9 @@
 """CIFAR-100 from the Keras download, a local copy or the synthetic stand-in, split for search.
 
 Sources (`--data`): "keras" (the default: `keras.datasets.cifar100`), "synthetic" (see
-`tuning.synthetic`), or a local path: the official `cifar-100-python/` directory, its `.tar.gz`, or an
-`.npz` with `x_train, y_train, x_test, y_test` (fine labels; optional `y_train_coarse`, `y_test_coarse`).
+`tuning.synthetic`), or a local path: the official `cifar-100-python/` directory, its `.tar.gz`,
+or an `.npz` with `x_train, y_train, x_test, y_test` (fine labels; optional `y_train_coarse`,
+`y_test_coarse`).
 
 The search reads only `load_search_data`, which returns train and validation arrays and no test
 arrays; the test split is read by the reporting module through `read_split(source, "test")`.
@@ -21,15 +22,17 @@ from pathlib import Path
 import numpy as np
 
 from tuning import synthetic
-from tuning.errors import UsageError
+from tuning.errors import ConfigError, UsageError
 from tuning.labels import NUM_COARSE, NUM_FINE, label_names
 
 BUILTIN_SOURCES = ("keras", "synthetic")
+IN_MEMORY = "in-memory"  # `SearchConfig.data` of a search given arrays (`run_search(x_train=...)`)
 # What keras.datasets.cifar100.load_data() downloads (Keras 3), checked by the same hash.
 KERAS_ORIGIN = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 KERAS_SHA256 = "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7"
-OFFLINE_HINT = ("use --data PATH (a cifar-100-python/ directory, its .tar.gz or an .npz) "
-                "or --data synthetic")
+OFFLINE_HINT = (
+    "use --data PATH (a cifar-100-python/ directory, its .tar.gz or an .npz) or --data synthetic"
+)
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ class Split:
     def __len__(self) -> int:
         return len(self.fine)
 
-    def subset(self, index: np.ndarray) -> "Split":
+    def subset(self, index: np.ndarray) -> Split:
         return Split(self.images[index], self.fine[index], self.coarse[index])
 
 
@@ -58,12 +61,19 @@ class SearchData:
     def describe(self) -> str:
         classes = len(np.unique(self.train.fine))
         held = "" if classes == NUM_FINE else f", {classes} of the {NUM_FINE} classes"
-        return (f"data: {self.source} ({len(self.train)} train / "
-                f"{len(self.validation)} validation images{held})")
+        return (
+            f"data: {self.source} ({len(self.train)} train / "
+            f"{len(self.validation)} validation images{held})"
+        )
 
 
-def load_search_data(source: str, val_size: int | None = None, train_size: int | None = None,
-                     seed: int = 0) -> SearchData:
+def load_search_data(
+    source: str,
+    val_size: int | None = None,
+    train_size: int | None = None,
+    seed: int = 0,
+    arrays: Split | None = None,
+) -> SearchData:
     """Reads the train split and divides it, stratified and seeded, into train and validation.
 
     Args:
@@ -72,16 +82,19 @@ def load_search_data(source: str, val_size: int | None = None, train_size: int |
             data when it has no `train_size`, if smaller; at least one per class present).
         train_size: training images kept after the validation split (default: all the rest).
         seed: seeds both the split and the subset.
+        arrays: the training images when `source` is IN_MEMORY (`split_from_arrays`).
     """
-    full = read_split(source, "train")
+    full = arrays if in_memory(source, arrays) else read_split(source, "train")
     if val_size is None:
         val_size = default_val_size(train_size or len(full), len(np.unique(full.fine)))
-    rest, validation = stratified_split(full, val_size, seed, what="--val-size")
+    rest, validation = stratified_split(full, val_size, seed, field="val_size")
     if train_size is not None and train_size != len(rest):
         if train_size > len(rest):
-            raise UsageError(f"--train-size {train_size} is more than the {len(rest)} training "
-                             f"images left after a {val_size}-image validation split")
-        _, rest = stratified_split(rest, train_size, seed + 1, what="--train-size")
+            raise ConfigError(
+                f"{{train_size}} {train_size} is more than the {len(rest)} training "
+                f"images left after a {val_size}-image validation split"
+            )
+        _, rest = stratified_split(rest, train_size, seed + 1, field="train_size")
     return SearchData(rest, validation, describe_source(source))
 
 
@@ -90,20 +103,52 @@ def default_val_size(images: int, classes: int = NUM_FINE) -> int:
     return min(5000, max(classes, images // 4))
 
 
-def stratified_split(split: Split, size: int, seed: int, what: str) -> tuple[Split, Split]:
-    """Returns (the rest, `size` images), each class in proportion."""
+def stratified_split(split: Split, size: int, seed: int, field: str) -> tuple[Split, Split]:
+    """Returns (the rest, `size` images), each class in proportion; `field` is the
+    `SearchConfig` field `size` came from."""
     from sklearn.model_selection import train_test_split
 
     classes = len(np.unique(split.fine))
     if not classes <= size < len(split):
-        raise UsageError(f"{what} must be between {classes} (one image per class present) "
-                         f"and {len(split) - 1}. Received: {size}")
-    rest, picked = train_test_split(np.arange(len(split)), test_size=size, random_state=seed,
-                                    stratify=split.fine)
+        raise ConfigError(
+            f"{{{field}}} must be between {classes} (one image per class present) "
+            f"and {len(split) - 1}. Received: {size}"
+        )
+    rest, picked = train_test_split(
+        np.arange(len(split)), test_size=size, random_state=seed, stratify=split.fine
+    )
     return split.subset(np.sort(rest)), split.subset(np.sort(picked))
 
 
+def split_from_arrays(images, fine, what: str) -> Split:
+    """Images (uint8, N x 32 x 32 x 3) and fine labels (0-99) held in memory, validated as a
+    file's are; coarse labels follow CIFAR-100's fine-to-superclass mapping."""
+    fine = np.asarray(fine)
+    if (
+        np.issubdtype(fine.dtype, np.integer)
+        and fine.size
+        and 0 <= fine.min() <= fine.max() < NUM_FINE
+    ):
+        coarse = np.asarray(label_names().fine_to_coarse)[fine]
+    else:
+        coarse = np.zeros_like(fine)  # `_validated` names what is wrong with `fine`
+    return _validated(images, fine, coarse, what)
+
+
+def in_memory(source: str, arrays: Split | None) -> bool:
+    """Whether the data are `arrays` (source IN_MEMORY); ConfigError if only one says so."""
+    if (source == IN_MEMORY) != (arrays is not None):
+        raise ConfigError(
+            f"{{data}} {source!r} with{'out' if arrays is None else ''} arrays: "
+            f"a search on arrays (data={IN_MEMORY!r}) is searched and reported "
+            f"with them passed in; any other data names a source"
+        )
+    return arrays is not None
+
+
 def describe_source(source: str) -> str:
+    if source == IN_MEMORY:
+        return "in-memory arrays"
     if source == "synthetic":
         return f"synthetic (cifar-tune stand-in v{synthetic.VERSION})"
     if source == "keras":
@@ -155,24 +200,40 @@ def _download(split: str):
     import keras  # deferred: keeps `--help` and usage errors free of TensorFlow
 
     try:
-        folder = keras.utils.get_file(fname="cifar-100-python-target", origin=KERAS_ORIGIN,
-                                      extract=True, file_hash=KERAS_SHA256)
+        folder = keras.utils.get_file(
+            fname="cifar-100-python-target",
+            origin=KERAS_ORIGIN,
+            extract=True,
+            file_hash=KERAS_SHA256,
+        )
     except Exception as error:  # keras raises a bare Exception for URL failures
-        raise UsageError(f"could not download CIFAR-100 ({_first_line(error)}); offline? "
-                         + OFFLINE_HINT) from None
+        raise UsageError(
+            f"could not download CIFAR-100 ({_first_line(error)}); offline? " + OFFLINE_HINT
+        ) from None
     try:
         return _read_python_dir(Path(folder), split)
-    except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError,
-            pickle.UnpicklingError) as error:
-        raise UsageError(f"the downloaded CIFAR-100 in {folder} is unreadable "
-                         f"({type(error).__name__}: {_first_line(error)}); delete it to "
-                         f"download it again") from None
+    except (
+        OSError,
+        EOFError,
+        ValueError,
+        KeyError,
+        TypeError,
+        IndexError,
+        pickle.UnpicklingError,
+    ) as error:
+        raise UsageError(
+            f"the downloaded CIFAR-100 in {folder} is unreadable "
+            f"({type(error).__name__}: {_first_line(error)}); delete it to "
+            f"download it again"
+        ) from None
 
 
 def _read_local(path: Path, split: str):
     if not path.exists():
-        raise UsageError(f"--data {path}: no such file or directory; expected 'keras', "
-                         f"'synthetic' or a path to CIFAR-100")
+        raise ConfigError(
+            f"{{data}} {path}: no such file or directory; expected 'keras', "
+            f"'synthetic' or a path to CIFAR-100"
+        )
     try:
         if path.is_dir():
             return _read_python_dir(path, split)
@@ -182,29 +243,45 @@ def _read_local(path: Path, split: str):
             return _read_npz(path, split)
     except UsageError:
         raise
-    except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile,
-            tarfile.TarError, pickle.UnpicklingError) as error:
-        raise UsageError(f"--data {path}: unreadable CIFAR-100 {split} data "
-                         f"({type(error).__name__}: {_first_line(error)})") from None
-    raise UsageError(f"--data {path}: expected a cifar-100-python/ directory, a .tar.gz or an .npz")
+    except (
+        OSError,
+        EOFError,
+        ValueError,
+        KeyError,
+        TypeError,
+        IndexError,
+        zipfile.BadZipFile,
+        tarfile.TarError,
+        pickle.UnpicklingError,
+    ) as error:
+        raise ConfigError(
+            f"{{data}} {path}: unreadable CIFAR-100 {split} data "
+            f"({type(error).__name__}: {_first_line(error)})"
+        ) from None
+    raise ConfigError(
+        f"{{data}} {path}: expected a cifar-100-python/ directory, a .tar.gz or an .npz"
+    )
 
 
 def _read_python_dir(path: Path, split: str):
     if (path / "cifar-100-python").is_dir():
         path = path / "cifar-100-python"
     if not (path / split).is_file():
-        raise UsageError(f"--data {path}: no '{split}' file (expected the official "
-                         f"cifar-100-python/ layout: meta, train, test)")
+        raise ConfigError(
+            f"{{data}} {path}: no '{split}' file (expected the official "
+            f"cifar-100-python/ layout: meta, train, test)"
+        )
     with open(path / split, "rb") as f:
         return _from_batch(safe_unpickle(f))
 
 
 def _read_tarball(path: Path, split: str):
     with tarfile.open(path, "r:gz") as tar:
-        member = next((m for m in tar.getmembers()
-                       if m.isfile() and Path(m.name).name == split), None)
+        member = next(
+            (m for m in tar.getmembers() if m.isfile() and Path(m.name).name == split), None
+        )
         if member is None:
-            raise UsageError(f"--data {path}: no '{split}' member in the archive")
+            raise ConfigError(f"{{data}} {path}: no '{split}' member in the archive")
         return _from_batch(safe_unpickle(io.BytesIO(tar.extractfile(member).read())))
 
 
@@ -237,17 +314,22 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
     """Unpickles plain containers and numpy arrays; any other class is refused, never imported."""
 
     ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
         ("_codecs", "encode"),  # how protocol-2 pickles written by Python 3 spell byte strings
     }
 
     def find_class(self, module, name):
         if (module, name) in self.ALLOWED:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refused to load {module}.{name}: CIFAR-100 files hold only "
-                                     f"arrays, lists, dicts and strings")
+        raise pickle.UnpicklingError(
+            f"refused to load {module}.{name}: CIFAR-100 files hold only "
+            f"arrays, lists, dicts and strings"
+        )
 
 
 def safe_unpickle(file) -> object:
@@ -258,15 +340,20 @@ def safe_unpickle(file) -> object:
 def _validated(images, fine, coarse, what: str) -> Split:
     images, fine, coarse = np.asarray(images), np.asarray(fine), np.asarray(coarse)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3):
-        raise UsageError(f"{what}: images must be uint8 of shape (N, 32, 32, 3). Received: "
-                         f"{images.dtype} {images.shape}")
+        raise UsageError(
+            f"{what}: images must be uint8 of shape (N, 32, 32, 3). Received: "
+            f"{images.dtype} {images.shape}"
+        )
     if not (len(images) == len(fine) == len(coarse)) or len(images) == 0:
-        raise UsageError(f"{what}: {len(images)} images but {len(fine)} fine and {len(coarse)} "
-                         f"coarse labels")
+        raise UsageError(
+            f"{what}: {len(images)} images but {len(fine)} fine and {len(coarse)} coarse labels"
+        )
     for labels, count, kind in ((fine, NUM_FINE, "fine"), (coarse, NUM_COARSE, "coarse")):
         if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= count:
-            raise UsageError(f"{what}: {kind} labels must be integers in [0, {count - 1}]. "
-                             f"Received: {labels.dtype} in [{labels.min()}, {labels.max()}]")
+            raise UsageError(
+                f"{what}: {kind} labels must be integers in [0, {count - 1}]. "
+                f"Received: {labels.dtype} in [{labels.min()}, {labels.max()}]"
+            )
     return Split(images, fine.astype(np.int64), coarse.astype(np.int64))
 
 

@@ -32,23 +32,29 @@ from datetime import datetime
 from pathlib import Path
 
 from tuning import interrupt
-from tuning.errors import UsageError
+from tuning.errors import ConfigError, UsageError
 from tuning.files import atomic_write_text
+from tuning.internals import retry_queue, synchronized, trial_display
 from tuning.records import ENDED
 
 WORKERS_DIR, HEARTBEAT_SECONDS = "workers", 2.0
 LOOPBACK = "127.0.0.1"
 
 
-def parse_address(text: str, flag: str) -> tuple[str, int]:
-    """"HOST:PORT", ":PORT" or "PORT" -> (host, port); the host defaults to 127.0.0.1."""
+def parse_address(text: str, field: str) -> tuple[str, int]:
+    """ "HOST:PORT", ":PORT" or "PORT" -> (host, port); the host defaults to 127.0.0.1.
+
+    `field` is the `SearchConfig` field the address came from ("chief" or "worker").
+    """
     host, _, port = text.rpartition(":")
     try:
         number = int(port)
     except ValueError:
         number = -1
     if not 0 < number < 65536:
-        raise UsageError(f"{flag} expects HOST:PORT (e.g. 127.0.0.1:8470). Received: {text!r}")
+        raise ConfigError(
+            f"{{{field}}} expects HOST:PORT (e.g. 127.0.0.1:8470). Received: {text!r}"
+        )
     return host.strip("[]") or LOOPBACK, number
 
 
@@ -59,8 +65,11 @@ def default_worker_id() -> str:
 @contextlib.contextmanager
 def worker_environment(host: str, port: int, worker_id: str):
     """keras-tuner's worker variables, set while the block builds and runs the tuner."""
-    names = {"KERASTUNER_ORACLE_IP": host, "KERASTUNER_ORACLE_PORT": str(port),
-             "KERASTUNER_TUNER_ID": worker_id}
+    names = {
+        "KERASTUNER_ORACLE_IP": host,
+        "KERASTUNER_ORACLE_PORT": str(port),
+        "KERASTUNER_TUNER_ID": worker_id,
+    }
     saved = {name: os.environ.get(name) for name in names}
     os.environ.update(names)
     try:
@@ -81,8 +90,10 @@ def wait_for_chief(host: str, port: int, seconds: float) -> None:
     try:
         grpc.channel_ready_future(channel).result(timeout=seconds)
     except grpc.FutureTimeoutError:
-        raise UsageError(f"no chief answered at {host}:{port} within {seconds:.0f} s; start "
-                         f"`python -m tuning search ... --chief {host}:{port}` first") from None
+        raise UsageError(
+            f"no chief answered at {host}:{port} within {seconds:.0f} s; start "
+            f"`python -m tuning search ... --chief {host}:{port}` first"
+        ) from None
     finally:
         channel.close()
 
@@ -154,12 +165,23 @@ def running_before(run_dir: Path) -> dict[str, str]:
     except (OSError, ValueError, KeyError, TypeError):
         return {}
     folder = Path(run_dir) / WORKERS_DIR
-    return {worker: trial_id for worker, trial_id in running.items()
-            if (folder / f"{worker}.json").is_file()}
+    return {
+        worker: trial_id
+        for worker, trial_id in running.items()
+        if (folder / f"{worker}.json").is_file()
+    }
 
 
-def serve(oracle, host: str, port: int, run_dir: Path, worker_timeout: float, on_trial_end,
-          log=None, resumed: dict[str, str] | None = None) -> None:
+def serve(
+    oracle,
+    host: str,
+    port: int,
+    run_dir: Path,
+    worker_timeout: float,
+    on_trial_end,
+    log=None,
+    resumed: dict[str, str] | None = None,
+) -> None:
     """Serves `oracle` at host:port until every trial has ended and every worker was told to stop.
 
     Args:
@@ -169,26 +191,33 @@ def serve(oracle, host: str, port: int, run_dir: Path, worker_timeout: float, on
             with their workers.
     """
     import grpc
-    from keras_tuner.src import protos
+
+    from tuning.internals import oracle_protos
 
     for worker, trial_id in _give_back(oracle, resumed or {}):
         if log:
-            log(f"chief: resuming; trial {trial_id} stays with {worker} (queued again if it "
-                f"sends no heartbeat for {worker_timeout:.0f} s)")
+            log(
+                f"chief: resuming; trial {trial_id} stays with {worker} (queued again if it "
+                f"sends no heartbeat for {worker_timeout:.0f} s)"
+            )
     servicer = _chief_servicer(oracle, on_trial_end)
     server = grpc.server(_single_thread())
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
+    oracle_protos().get_service_grpc().add_OracleServicer_to_server(servicer, server)
     try:
         bound = server.add_insecure_port(f"{host}:{port}")
     except RuntimeError:
         bound = 0
     if not bound:
-        raise UsageError(f"--chief {host}:{port}: cannot listen there (in use, or not an address "
-                         f"of this machine)")
+        raise ConfigError(
+            f"{{chief}} {host}:{port}: cannot listen there (in use, or not an address "
+            f"of this machine)"
+        )
     server.start()
     if log:
-        log(f"chief: serving the search at {host}:{port}; start workers with the same command "
-            f"and --worker {host}:{port} instead of --chief")
+        log(
+            f"chief: serving the search at {host}:{port}; start workers with the same command "
+            f"and --worker {host}:{port} instead of --chief"
+        )
     watchdog = _Watchdog(oracle, Path(run_dir), worker_timeout, log)
     try:
         while not (servicer.stop_triggered and _finished(oracle)):
@@ -206,18 +235,19 @@ def _single_thread():
 
 
 def _chief_servicer(oracle, on_trial_end):
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer
-    from keras_tuner.src.engine import trial as trial_module
+    from tuning import internals
 
-    class ChiefServicer(OracleServicer):
+    protos, trial_module = internals.oracle_protos(), internals.trial_module()
+
+    class ChiefServicer(internals.oracle_servicer_class()):
         def CreateTrial(self, request, context):
             trial = self.oracle.create_trial(request.tuner_id)
             if trial.status == trial_module.TrialStatus.STOPPED:
                 if self.oracle.ongoing_trials:  # one may come back: keep this worker waiting
                     _register(self.oracle, request.tuner_id)
-                    trial = trial_module.Trial(self.oracle.get_space(),
-                                               status=trial_module.TrialStatus.IDLE)
+                    trial = trial_module.Trial(
+                        self.oracle.get_space(), status=trial_module.TrialStatus.IDLE
+                    )
                 else:
                     self.stop_triggered = True
             return protos.get_service().CreateTrialResponse(trial=trial.to_proto())
@@ -243,7 +273,12 @@ class _Watchdog:
     """Takes a worker whose heartbeat stopped as dead and puts its trial back in the queue."""
 
     def __init__(self, oracle, run_dir: Path, timeout: float, log):
-        self.oracle, self.folder, self.timeout, self.log = oracle, run_dir / WORKERS_DIR, timeout, log
+        self.oracle, self.folder, self.timeout, self.log = (
+            oracle,
+            run_dir / WORKERS_DIR,
+            timeout,
+            log,
+        )
         self._seen: dict[str, tuple[object, float]] = {}  # worker -> (last beat, when it changed)
 
     def check(self) -> None:
@@ -258,8 +293,10 @@ class _Watchdog:
                 self._seen.pop(worker)
                 if self.log:
                     again = f"; trial {trial.trial_id} goes back to the queue" if trial else ""
-                    self.log(f"chief: {worker} sent no heartbeat for {self.timeout:.0f} s and is "
-                             f"taken as dead{again}")
+                    self.log(
+                        f"chief: {worker} sent no heartbeat for {self.timeout:.0f} s and is "
+                        f"taken as dead{again}"
+                    )
 
     def _beat(self, worker: str):
         try:
@@ -268,35 +305,24 @@ class _Watchdog:
             return None
 
 
-def _synchronized(function):
-    """keras-tuner's `synchronized` (holds the oracle's lock), imported only when first called."""
-
-    def call(oracle, *args):
-        from keras_tuner.src.engine.oracle import synchronized
-
-        return synchronized(function)(oracle, *args)
-
-    return call
-
-
-@_synchronized
+@synchronized
 def _finished(oracle) -> bool:
     return not oracle.ongoing_trials and not oracle.tuner_ids
 
 
-@_synchronized
+@synchronized
 def _register(oracle, worker: str) -> None:
     oracle.tuner_ids.add(worker)
 
 
-@_synchronized
+@synchronized
 def _give_back(oracle, running: dict[str, str]) -> list[tuple[str, str]]:
     """Undoes keras-tuner's reload for `running`: it queues every trial that was running, so a
     worker still running one would later end a trial another worker had been given meanwhile."""
     given = []
     for worker, trial_id in running.items():
-        if trial_id in oracle._retry_queue:
-            oracle._retry_queue.remove(trial_id)
+        if trial_id in retry_queue(oracle):
+            retry_queue(oracle).remove(trial_id)
             oracle.ongoing_trials[worker] = oracle.trials[trial_id]
             oracle.tuner_ids.add(worker)
             given.append((worker, trial_id))
@@ -305,7 +331,7 @@ def _give_back(oracle, running: dict[str, str]) -> list[tuple[str, str]]:
     return given
 
 
-@_synchronized
+@synchronized
 def _take_report(oracle, trial_id: str) -> bool:
     """Whether a worker's end of `trial_id` counts: the first report does, a second does not.
 
@@ -316,22 +342,22 @@ def _take_report(oracle, trial_id: str) -> bool:
     trial = oracle.trials.get(trial_id)
     if trial is None or trial.status in ENDED:
         return False
-    if trial_id in oracle._retry_queue:
-        oracle._retry_queue.remove(trial_id)
+    if trial_id in retry_queue(oracle):
+        retry_queue(oracle).remove(trial_id)
     # keras-tuner's display prints the trial's time taken, from when this process began it; a
     # restarted chief did not (its saved state is written just before a trial begins).
-    display = oracle._display
+    display = trial_display(oracle)
     display.trial_start.setdefault(trial_id, datetime.now())
     display.trial_number.setdefault(trial_id, len(oracle.trials))
     display.search_start = display.search_start or datetime.now()
     return True
 
 
-@_synchronized
+@synchronized
 def _requeue(oracle, worker: str):
     oracle.tuner_ids.discard(worker)
     trial = oracle.ongoing_trials.pop(worker, None)
     if trial is not None:
-        oracle._retry_queue.append(trial.trial_id)
+        retry_queue(oracle).append(trial.trial_id)
         oracle.save()
     return trial

@@ -39,8 +39,15 @@ class FeatureCache:
         root: cache folder (default `cache_dir() / "features"`).
     """
 
-    def __init__(self, backbone, input_size: int, data: SearchData, batch_size: int, seed: int,
-                 root: Path | None = None):
+    def __init__(
+        self,
+        backbone,
+        input_size: int,
+        data: SearchData,
+        batch_size: int,
+        seed: int,
+        root: Path | None = None,
+    ):
         self.backbone, self.input_size = backbone, input_size
         self.splits = {"train": data.train, "validation": data.validation}
         self.batch_size, self.seed = batch_size, seed
@@ -58,11 +65,24 @@ class FeatureCache:
 
     def prepare(self, layers, log=None) -> float | None:
         """Computes the activations at `layers` not on disk yet. Returns seconds spent, or None."""
-        views = [(split, flipped) for split in self.splits for flipped in (False, True)
-                 if not flipped or split == "train"]
-        todo = [(split, flipped, [layer for layer in layers if not self._readable(
-            self.path(layer, split, flipped), len(self.splits[split]))])
-            for split, flipped in views]
+        views = [
+            (split, flipped)
+            for split in self.splits
+            for flipped in (False, True)
+            if not flipped or split == "train"
+        ]
+        todo = [
+            (
+                split,
+                flipped,
+                [
+                    layer
+                    for layer in layers
+                    if not self._readable(self.path(layer, split, flipped), len(self.splits[split]))
+                ],
+            )
+            for split, flipped in views
+        ]
         todo = [(split, flipped, missing) for split, flipped, missing in todo if missing]
         if not todo:
             return None
@@ -110,31 +130,39 @@ class FeatureCache:
             flipped = tf.constant(self._load(self.path(layer, split, flipped=True)))
             coins = tf.data.Dataset.random(seed=self.seed, rerandomize_each_iteration=True)
             ds = tf.data.Dataset.zip(index, coins.batch(self.batch_size)).map(
-                lambda i, coin: (_pick(plain, flipped, i, coin), tf.gather(labels, i)))
+                lambda i, coin: (_pick(plain, flipped, i, coin), tf.gather(labels, i))
+            )
         return ds.prefetch(tf.data.AUTOTUNE)
 
     def _extract(self, extractor, layers: list[str], split: str, flipped: bool, log) -> None:
         images = self.splits[split].images
         paths = [self.path(layer, split, flipped) for layer in layers]
         what = f"{self.backbone.name} activations ({', '.join(layers)}) of the {split} images" + (
-            ", flipped" if flipped else "")
+            ", flipped" if flipped else ""
+        )
         start = time.perf_counter()
         with contextlib.ExitStack() as stack:  # every file renamed into place, or none
             tmps = [stack.enter_context(atomic_path(path)) for path in paths]
-            out = [np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
-                                             shape=(len(images), *self.shape(layer)))
-                   for tmp, layer in zip(tmps, layers)]
+            out = [
+                np.lib.format.open_memmap(
+                    tmp, mode="w+", dtype=np.float32, shape=(len(images), *self.shape(layer))
+                )
+                for tmp, layer in zip(tmps, layers)
+            ]
             for first in range(0, len(images), CHUNK):
-                chunk = images[first:first + CHUNK]
+                chunk = images[first : first + CHUNK]
                 chunk = chunk[:, :, ::-1] if flipped else chunk
-                results = extractor.predict(chunk.astype(np.float32), batch_size=EXTRACT_BATCH,
-                                            verbose=0)
+                results = extractor.predict(
+                    chunk.astype(np.float32), batch_size=EXTRACT_BATCH, verbose=0
+                )
                 for array, result in zip(out, results if len(layers) > 1 else [results]):
-                    array[first:first + len(chunk)] = result
+                    array[first : first + len(chunk)] = result
                 if log:
                     done, spent = first + len(chunk), time.perf_counter() - start
-                    log(f"caching {what}: {done}/{len(images)}, {spent:.0f} s, "
-                        f"ETA {spent / done * (len(images) - done):.0f} s")
+                    log(
+                        f"caching {what}: {done}/{len(images)}, {spent:.0f} s, "
+                        f"ETA {spent / done * (len(images) - done):.0f} s"
+                    )
             for array in out:
                 array.flush()
             del out
@@ -150,22 +178,30 @@ class FeatureCache:
         return len(array) == length and array.dtype == np.float32
 
     def _check_space(self, todo) -> None:
-        needed = sum(len(self.splits[split]) * 4 * int(np.prod(self.shape(layer)))
-                     for split, _, layers in todo for layer in layers)
+        needed = sum(
+            len(self.splits[split]) * 4 * int(np.prod(self.shape(layer)))
+            for split, _, layers in todo
+            for layer in layers
+        )
         self.folder.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(self.folder).free
         if needed > free:
-            raise UsageError(f"the feature cache needs {needed / 1e9:.1f} GB in {self.folder} but "
-                             f"{free / 1e9:.1f} GB are free: set CIFAR_TUNE_CACHE to a larger disk,"
-                             f" lower --input-size or pass --no-cache")
+            raise UsageError(
+                f"the feature cache needs {needed / 1e9:.1f} GB in {self.folder} but "
+                f"{free / 1e9:.1f} GB are free: set CIFAR_TUNE_CACHE to a larger disk,"
+                f" lower --input-size or pass --no-cache"
+            )
 
 
 def _pick(plain, flipped, index, coin):
     import tensorflow as tf
 
-    take_flipped = tf.equal(coin[:tf.size(index)] % 2, 1)
-    return tf.where(tf.reshape(take_flipped, [-1] + [1] * (len(plain.shape) - 1)),
-                    tf.gather(flipped, index), tf.gather(plain, index))
+    take_flipped = tf.equal(coin[: tf.size(index)] % 2, 1)
+    return tf.where(
+        tf.reshape(take_flipped, [-1] + [1] * (len(plain.shape) - 1)),
+        tf.gather(flipped, index),
+        tf.gather(plain, index),
+    )
 
 
 def weights_hash(model) -> str:
@@ -201,8 +237,9 @@ def load_backbone(config):
         raise UsageError(str(error)) from None
 
 
-def hypermodel_for(config, data: SearchData, backbone, seed: int | None = None, log=None,
-                   epochs: int | None = None):
+def hypermodel_for(
+    config, data: SearchData, backbone, seed: int | None = None, log=None, epochs: int | None = None
+):
     """The HyperModel of `config.method`, on a prepared feature cache unless `config.cache` is off.
 
     Args:
@@ -212,12 +249,22 @@ def hypermodel_for(config, data: SearchData, backbone, seed: int | None = None, 
     """
     from search_spaces import create_hypermodel
 
-    hypermodel = create_hypermodel(config.method, config.weights, config.input_size,
-                                   config.fine_tune_head_epochs, backbone=config.backbone,
-                                   epochs=epochs or config.max_epochs)
+    hypermodel = create_hypermodel(
+        config.method,
+        config.weights,
+        config.input_size,
+        config.fine_tune_head_epochs,
+        backbone=config.backbone,
+        epochs=epochs or config.max_epochs,
+    )
     if backbone is not None and config.cache:
-        hypermodel.features = FeatureCache(backbone, config.input_size, data, config.batch_size,
-                                           config.seed if seed is None else seed)
+        hypermodel.features = FeatureCache(
+            backbone,
+            config.input_size,
+            data,
+            config.batch_size,
+            config.seed if seed is None else seed,
+        )
         seconds = hypermodel.features.prepare(hypermodel.cached_layers(), log)
         if log:
             how = "reused" if seconds is None else f"built in {seconds:.0f} s"

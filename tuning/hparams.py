@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-METRICS = (("epoch_accuracy", "validation", "val_accuracy"),
-           ("epoch_loss", "validation", "val_loss"),
-           ("epoch_accuracy", "train", "accuracy"),
-           ("epoch_loss", "train", "loss"))
+METRICS = (
+    ("epoch_accuracy", "validation", "val_accuracy"),
+    ("epoch_loss", "validation", "val_loss"),
+    ("epoch_accuracy", "train", "accuracy"),
+    ("epoch_loss", "train", "loss"),
+)
 
 
 def write_hparams_config(log_dir: Path, space) -> None:
@@ -23,16 +25,18 @@ def write_hparams_config(log_dir: Path, space) -> None:
         space: the tuner's `keras_tuner.HyperParameters` with every searched hyperparameter.
     """
     import tensorflow as tf
-    from keras_tuner.src.engine import tuner_utils
     from tensorboard.plugins.hparams import api as hparams_api
+
+    from tuning.internals import hparams_of
 
     log_dir = Path(log_dir)
     if any(log_dir.glob("events.out.tfevents.*")):
         return
-    hparams = tuner_utils.convert_hyperparams_to_hparams(space, hparams_api)
-    metrics = [hparams_api.Metric(tag, group=group, display_name=name)
-               for tag, group, name in METRICS]
+    hparams = hparams_of(space, hparams_api)
+    metrics = [
+        hparams_api.Metric(tag, group=group, display_name=name) for tag, group, name in METRICS
+    ]
     writer = tf.summary.create_file_writer(str(log_dir))
     with writer.as_default():
-        hparams_api.hparams_config(hparams=list(hparams), metrics=metrics)
+        hparams_api.hparams_config(hparams=hparams, metrics=metrics)
     writer.close()

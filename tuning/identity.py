@@ -18,35 +18,66 @@ from tuning.config import SearchConfig
 from tuning.errors import UsageError
 
 CONFIG_FILE = "search_config.json"
-IDENTITY = ("method", "tuner", "preset", "max_epochs", "factor", "hyperband_iterations", "seed",
-            "batch_size", "data", "backbone", "weights", "train_size", "val_size", "input_size",
-            "fine_tune_head_epochs", "cache", "space", "recipes", "patience", "max_madds")
+IDENTITY = (
+    "method",
+    "tuner",
+    "preset",
+    "max_epochs",
+    "factor",
+    "hyperband_iterations",
+    "seed",
+    "batch_size",
+    "data",
+    "backbone",
+    "weights",
+    "train_size",
+    "val_size",
+    "input_size",
+    "fine_tune_head_epochs",
+    "cache",
+    "space",
+    "recipes",
+    "patience",
+    "max_madds",
+)
 # The fingerprint of each setting that names a file (not mentioned when the setting changed).
-_FINGERPRINT = {"space": "space file content", "weights": "weights file content",
-                "data": "data files (size, modified)"}
+_FINGERPRINT = {
+    "space": "space file content",
+    "weights": "weights file content",
+    "data": "data files (size, modified)",
+    "arrays": "in-memory arrays content",
+}
 _FILE_OF = {fingerprint: setting for setting, fingerprint in _FINGERPRINT.items()}
 
 
-def config_record(config: SearchConfig) -> str:
-    """`search_config.json`: the settings, with the fingerprints of the files they name."""
+def config_record(config: SearchConfig, arrays=None) -> str:
+    """`search_config.json`: the settings, with the fingerprints of the files they name (and
+    of the training `arrays`, a `tuning.data.Split`, of a search on arrays)."""
     record = json.loads(config.to_json())
-    record["fingerprints"] = fingerprints(config)
+    record["fingerprints"] = fingerprints(config, arrays)
     return json.dumps(record, indent=2, sort_keys=True)
 
 
-def fingerprints(config: SearchConfig) -> dict:
-    """Content hashes of the space and weights files, size and time of a local data path."""
+def fingerprints(config: SearchConfig, arrays=None) -> dict:
+    """Content hashes of the space and weights files and of in-memory arrays, size and time of
+    a local data path."""
+    from tuning.data import IN_MEMORY
+
     found = {}
     if config.space:
         found[_FINGERPRINT["space"]] = _sha256(Path(config.space))
     if config.weights not in ("imagenet", "none"):
         found[_FINGERPRINT["weights"]] = _sha256(Path(config.weights))
-    if config.data not in ("keras", "synthetic"):
+    if config.data == IN_MEMORY:
+        from tuning.features import images_hash
+
+        found[_FINGERPRINT["arrays"]] = images_hash(arrays) if arrays is not None else None
+    elif config.data not in ("keras", "synthetic"):
         found[_FINGERPRINT["data"]] = _stat(Path(config.data))
     return found
 
 
-def check_resumable(config: SearchConfig) -> None:
+def check_resumable(config: SearchConfig, arrays=None) -> None:
     """Refuses (UsageError) to resume a run directory that holds another search."""
     path = config.run_dir / CONFIG_FILE
     if config.overwrite or not path.exists():
@@ -56,17 +87,35 @@ def check_resumable(config: SearchConfig) -> None:
         previous = SearchConfig.from_json(text)
         stored = json.loads(text).get("fingerprints")
     except (ValueError, TypeError, UsageError):
-        raise UsageError(f"{path} is unreadable; pass --overwrite to start afresh or choose "
-                         f"another --out") from None
+        raise UsageError(
+            f"{path} is unreadable; pass --overwrite to start afresh or choose another --out"
+        ) from None
     settings = [k for k in IDENTITY if getattr(previous, k) != getattr(config, k)]
     changed = [f"{k} {getattr(previous, k)!r} (now {getattr(config, k)!r})" for k in settings]
     if stored is not None:  # (written by versions that record them)
-        now = fingerprints(config)
-        changed += [f"{k} changed" for k in sorted(set(stored) | set(now))
-                    if stored.get(k) != now.get(k) and _FILE_OF.get(k) not in settings]
+        now = fingerprints(config, arrays)
+        changed += [
+            f"{k} changed"
+            for k in sorted(set(stored) | set(now))
+            if stored.get(k) != now.get(k) and _FILE_OF.get(k) not in settings
+        ]
     if changed:
-        raise UsageError(f"{config.run_dir} holds another search: {'; '.join(changed)}; resuming "
-                         f"it would mix two searches: pass --overwrite or another --out")
+        raise UsageError(
+            f"{config.run_dir} holds another search: {'; '.join(changed)}; resuming "
+            f"it would mix two searches: pass --overwrite or another --out"
+        )
+
+
+def check_same_arrays(run_dir: Path, arrays) -> None:
+    """Refuses (UsageError) training arrays other than those the search in `run_dir` ran on."""
+    from tuning.features import images_hash
+
+    stored = json.loads((run_dir / CONFIG_FILE).read_text()).get("fingerprints", {})
+    if stored.get(_FINGERPRINT["arrays"]) != images_hash(arrays):
+        raise UsageError(
+            f"x_train / y_train are not the arrays the search in {run_dir} ran "
+            f"on: its trials were selected on a split of those"
+        )
 
 
 def _sha256(path: Path) -> str:
@@ -81,5 +130,11 @@ def _stat(path: Path) -> list | None:
     if not path.exists():
         return None  # reading the data says what is wrong
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    return [[str(p.relative_to(path) if path.is_dir() else p.name), p.stat().st_size,
-             p.stat().st_mtime_ns] for p in files]
+    return [
+        [
+            str(p.relative_to(path) if path.is_dir() else p.name),
+            p.stat().st_size,
+            p.stat().st_mtime_ns,
+        ]
+        for p in files
+    ]

@@ -1,11 +1,13 @@
 """Every use of keras-tuner's and TensorFlow's private API, in one place.
 
-Written against keras-tuner 1.4.8 and TensorFlow 2.21 (bounded in `pyproject.toml`, so that an
-upgrade fails in CI, where the tests of each function below run, and not at a user's). Each
-function says what it reaches into and why no public way exists.
+Written against keras-tuner 1.4.8 and TensorFlow 2.21, the versions `pyproject.toml` allows
+(an upgrade then fails in CI, where the tests of what each function serves run, and not at a
+user's). Each function says what it reaches into and why no public way exists.
 """
 
 from __future__ import annotations
+
+# --- keras-tuner: the oracle -------------------------------------------------------------
 
 
 def override_random_values(oracle, draw) -> None:
@@ -22,3 +24,128 @@ def already_drawn(oracle, values: dict) -> bool:
     """Whether `oracle` has recorded a trial with these hyperparameter values
     (`Oracle._duplicate`: a hash of the values, kept in the oracle's saved state)."""
     return oracle._duplicate(values)
+
+
+def override_failure_check(oracle, check) -> None:
+    """Replaces `Oracle._check_consecutive_failures` (called as each trial ends) by `check()`:
+    keras-tuner counts every FAILED trial, with no hook to leave some out."""
+    oracle._check_consecutive_failures = check
+
+
+def retry_queue(oracle) -> list:
+    """The ids `oracle` hands out again before new trials (`Oracle._retry_queue`, the list
+    itself): keras-tuner's reload queues every trial that was running, with no public way to
+    take one back."""
+    return oracle._retry_queue
+
+
+def trial_display(oracle):
+    """`Oracle._display`, which prints a trial's time from when this process began it; a
+    restarted chief must tell it of trials it did not begin."""
+    return oracle._display
+
+
+def hyperband_rounds(oracle):
+    """(trials, first epoch, last epoch) of each round of each of Hyperband's brackets, from
+    `HyperbandOracle._get_num_brackets`, `_get_size` and `_get_epochs` (its own arithmetic,
+    not exposed)."""
+    for bracket in range(oracle._get_num_brackets()):
+        for round_num in range(bracket + 1):
+            start = oracle._get_epochs(bracket, round_num - 1) if round_num else 0
+            yield (
+                oracle._get_size(bracket, round_num),
+                start,
+                oracle._get_epochs(bracket, round_num),
+            )
+
+
+def served_oracle(oracle):
+    """The oracle itself, or for a worker's `OracleClient` the oracle it was built with
+    (`OracleClient._oracle`), whose Hyperband arithmetic a worker plans by."""
+    return getattr(oracle, "_oracle", oracle)
+
+
+def synchronized(function):
+    """keras-tuner's `synchronized` (holds the oracle's lock, as its own methods do), imported
+    only when first called."""
+
+    def call(oracle, *args):
+        from keras_tuner.src.engine.oracle import synchronized as kt_synchronized
+
+        return kt_synchronized(function)(oracle, *args)
+
+    return call
+
+
+# --- keras-tuner: the tuner, the chief's protocol, its settings ------------------------------
+
+
+class ModelBuiltHook:
+    """Mixed into a keras-tuner Tuner: calls `self.on_model_built(model)` after every build.
+
+    `Tuner._build_hypermodel` is where keras-tuner builds each trial's model (the public
+    `HyperModel.build` is ours, but Hyperband's override loads a promoted trial's weights here).
+    """
+
+    def _build_hypermodel(self, hp):
+        model = super()._build_hypermodel(hp)
+        self.on_model_built(model)
+        return model
+
+    def on_model_built(self, model) -> None:
+        pass
+
+
+def set_debug(on: bool) -> None:
+    """keras-tuner's `config.DEBUG`: whether a failed trial's traceback is printed."""
+    from keras_tuner.src import config
+
+    config.DEBUG = on
+
+
+def hparams_of(space, hparams_api) -> list:
+    """TensorBoard HParams for a HyperParameters space, by keras-tuner's own converter
+    (`tuner_utils.convert_hyperparams_to_hparams`), so the dashboard matches its callback's."""
+    from keras_tuner.src.engine import tuner_utils
+
+    return list(tuner_utils.convert_hyperparams_to_hparams(space, hparams_api))
+
+
+def oracle_protos():
+    """keras-tuner's gRPC messages and service (`keras_tuner.src.protos`)."""
+    from keras_tuner.src import protos
+
+    return protos
+
+
+def oracle_servicer_class():
+    """keras-tuner's chief servicer (`distribute.oracle_chief.OracleServicer`), to subclass."""
+    from keras_tuner.src.distribute.oracle_chief import OracleServicer
+
+    return OracleServicer
+
+
+def trial_module():
+    """keras-tuner's `Trial` and `TrialStatus` (`engine.trial`)."""
+    from keras_tuner.src.engine import trial
+
+    return trial
+
+
+# --- TensorFlow ------------------------------------------------------------------------------
+
+
+def onednn_enabled() -> bool:
+    """Whether TensorFlow reports its oneDNN kernels on (`_pywrap_util_port.IsMklEnabled`: no
+    public accessor exists)."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def gradient_registry() -> dict:
+    """TensorFlow's global registry of custom gradients (`ops._gradient_registry._registry`),
+    which is never emptied (see `tuning.runtime.forget_custom_gradients`)."""
+    from tensorflow.python.framework import ops
+
+    return ops._gradient_registry._registry

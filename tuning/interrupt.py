@@ -31,12 +31,14 @@ _exiting = threading.Lock()  # whoever holds it prints the last line and ends th
 
 @contextlib.contextmanager
 def recorded():
-    """Within the block, Ctrl-C is recorded as well as raised; the previous handler comes back after.
+    """Within the block, Ctrl-C is recorded as well as raised; the old handler comes back after.
 
     Only where SIGINT has Python's default handler (an ignored or custom one is left alone).
     """
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
         yield
         return
     _interrupted.clear()
@@ -62,17 +64,22 @@ def exits_promptly(message: str, cleanup=lambda: None, grace: float = GRACE_SECO
     """For a command's main function: a Ctrl-C ends the process with `message` and exit 130.
 
     When KeyboardInterrupt reaches the block, `cleanup` runs, `message` goes to stderr and the
-    process ends at once. When the main thread has not acted on a Ctrl-C after `grace` seconds (stuck in a long
-    TensorFlow op, or the exception swallowed), a watchdog thread calls `cleanup` (e.g. remove
-    our lock file), prints `message` and ends it. Not for library code: it ends the process.
+    process ends at once. When the main thread has not acted on a Ctrl-C after `grace` seconds
+    (stuck in a long TensorFlow op, or the exception swallowed), a watchdog thread calls `cleanup`
+    (e.g. remove our lock file), prints `message` and ends it. Not for library code: it ends the
+    process.
     """
     watching = threading.current_thread() is threading.main_thread()
     if watching:
         read_end, write_end = os.pipe()
         os.set_blocking(write_end, False)
         previous = signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
-        threading.Thread(target=_watch, args=(read_end, grace, message, cleanup),
-                         name="ctrl-c-watchdog", daemon=True).start()
+        threading.Thread(
+            target=_watch,
+            args=(read_end, grace, message, cleanup),
+            name="ctrl-c-watchdog",
+            daemon=True,
+        ).start()
     try:
         yield
     except KeyboardInterrupt:

@@ -1,4 +1,4 @@
-"""The official CIFAR-100 class names: 100 fine labels in 20 superclasses, shipped with the package."""
+"""The official CIFAR-100 class names: 100 fine labels in 20 superclasses, shipped with us."""
 
 from __future__ import annotations
 

@@ -87,18 +87,23 @@ def _take_over(path: Path, run_dir: Path, warn, force: bool) -> None:
     """Removes a lock its owner left, or refuses (UsageError) while the owner may be running."""
     owner = _owner(path)
     if owner is not None and owner.is_here() and owner.is_alive():
-        raise UsageError(f"{run_dir} is in use by another search ({owner.describe()}); wait "
-                         f"for it, or use another --out") from None
+        raise UsageError(
+            f"{run_dir} is in use by another search ({owner.describe()}); wait "
+            f"for it, or use another --out"
+        ) from None
     if owner is not None and not owner.is_here():
         if not force:
-            raise UsageError(f"{run_dir} is locked by a search on host {owner.host} (PID "
-                             f"{owner.pid}, started {owner.started}); if that search is gone, "
-                             f"pass --force-unlock") from None
-        warn(f"warning: removing the lock of {run_dir} held by {owner.describe()} "
-             f"(--force-unlock)")
+            raise UsageError(
+                f"{run_dir} is locked by a search on host {owner.host} (PID "
+                f"{owner.pid}, started {owner.started}); if that search is gone, "
+                f"pass --force-unlock"
+            ) from None
+        warn(f"warning: removing the lock of {run_dir} held by {owner.describe()} (--force-unlock)")
     else:
-        warn(f"warning: taking over the lock of {run_dir} from "
-             f"PID {owner.pid if owner else None}, which is gone")
+        warn(
+            f"warning: taking over the lock of {run_dir} from "
+            f"PID {owner.pid if owner else None}, which is gone"
+        )
     path.unlink(missing_ok=True)
 
 

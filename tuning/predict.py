@@ -22,8 +22,12 @@ class Prediction:
     confidences: tuple[float, ...]
 
     def to_dict(self) -> dict:
-        return {"image": self.path, "top": [{"name": n, "confidence": round(c, 6)}
-                                            for n, c in zip(self.names, self.confidences)]}
+        return {
+            "image": self.path,
+            "top": [
+                {"name": n, "confidence": round(c, 6)} for n, c in zip(self.names, self.confidences)
+            ],
+        }
 
 
 def image_paths(paths: list[str]) -> list[Path]:
@@ -63,22 +67,32 @@ def load_trained_model(path: str):
     import search_spaces.backbones  # noqa: F401  (registers our layers for deserialization)
 
     if not Path(path).is_file():
-        raise UsageError(f"--model {path}: no such file (a .keras model, e.g. "
-                         f"runs/scratch/best_model.keras)")
+        raise UsageError(
+            f"--model {path}: no such file (a .keras model, e.g. runs/scratch/best_model.keras)"
+        )
     try:
         model = keras.saving.load_model(path, safe_mode=True)
     except Exception as error:  # Keras raises many types for bad or unsafe files
         detail = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
-        raise UsageError(f"--model {path}: not a model this package can load safely "
-                         f"({type(error).__name__}: {detail})") from None
+        raise UsageError(
+            f"--model {path}: not a model this package can load safely "
+            f"({type(error).__name__}: {detail})"
+        ) from None
     if tuple(model.input_shape[1:]) != (SIDE, SIDE, 3) or model.output_shape[-1] != 100:
-        raise UsageError(f"--model {path}: expected a model from 32x32x3 images to 100 "
-                         f"classes; this one maps {model.input_shape} to {model.output_shape}")
+        raise UsageError(
+            f"--model {path}: expected a model from 32x32x3 images to 100 "
+            f"classes; this one maps {model.input_shape} to {model.output_shape}"
+        )
     return model
 
 
-def predict_images(model, paths: list[Path], top: int = 5, batch_size: int = 128,
-                   names: tuple[str, ...] | None = None) -> list[Prediction]:
+def predict_images(
+    model,
+    paths: list[Path],
+    top: int = 5,
+    batch_size: int = 128,
+    names: tuple[str, ...] | None = None,
+) -> list[Prediction]:
     """The `top` classes of each picture in `paths` under `model` (CIFAR-100 names by default)."""
     from tuning.labels import label_names
 
@@ -86,9 +100,12 @@ def predict_images(model, paths: list[Path], top: int = 5, batch_size: int = 128
     images = np.stack([read_image(path) for path in paths])
     probabilities = model.predict(images, batch_size=batch_size, verbose=0)
     best = np.argsort(-probabilities, axis=1)[:, :top]
-    return [Prediction(str(path), tuple(names[i] for i in row),
-                       tuple(float(p) for p in probabilities[k, row]))
-            for k, (path, row) in enumerate(zip(paths, best))]
+    return [
+        Prediction(
+            str(path), tuple(names[i] for i in row), tuple(float(p) for p in probabilities[k, row])
+        )
+        for k, (path, row) in enumerate(zip(paths, best))
+    ]
 
 
 def format_table(predictions: list[Prediction]) -> str:

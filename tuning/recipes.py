@@ -16,7 +16,7 @@ from tuning.internals import already_drawn, override_random_values
 
 
 def draw_recipes_first(oracle, recipes: dict[str, dict]) -> None:
-    """Makes `oracle` draw each of `recipes` that fits its space (in order) before drawing at random.
+    """Makes `oracle` draw each of `recipes` that fits its space, in order, before random draws.
 
     Args:
         oracle: a keras-tuner oracle (the chief's, or a lone search's).

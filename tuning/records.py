@@ -1,8 +1,9 @@
 """Trial records on disk: `trials.csv`, `best_hyperparameters.json`, progress lines.
 
 Everything here is rebuilt from the oracle's trials plus each trial's `trial_stats/<id>.json`
-(seconds and epochs, written by whichever process ran it), so a resumed or distributed search exports
-exactly what an uninterrupted single-process one would. `trial_stats.json` gathers them all.
+(seconds and epochs, written by whichever process ran it), so a resumed or distributed search
+exports exactly what an uninterrupted single-process one would. `trial_stats.json` gathers them
+all.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ ENDED = ("COMPLETED", "FAILED")  # statuses after which keras-tuner never runs a
 
 
 def best_completed_trial(trials):
-    """The COMPLETED trial with the highest finite val_accuracy, or None (failed trials never win)."""
-    done = [t for t in trials if t.status == "COMPLETED" and t.score is not None
-            and math.isfinite(t.score)]
+    """The COMPLETED trial with the highest finite val_accuracy, or None (failed ones never win)."""
+    done = [
+        t
+        for t in trials
+        if t.status == "COMPLETED" and t.score is not None and math.isfinite(t.score)
+    ]
     return max(done, key=lambda t: t.score, default=None)
 
 
@@ -84,8 +88,16 @@ class TrialRecorder:
         who: the worker's name in its lines.
     """
 
-    def __init__(self, run_dir: Path, planned_trials: int, planned_epochs: int, describe: dict,
-                 log=print, exports: bool = True, who: str = ""):
+    def __init__(
+        self,
+        run_dir: Path,
+        planned_trials: int,
+        planned_epochs: int,
+        describe: dict,
+        log=print,
+        exports: bool = True,
+        who: str = "",
+    ):
         self.run_dir = Path(run_dir)
         self.planned_trials, self.planned_epochs = planned_trials, planned_epochs
         self.describe, self.log, self.exports, self.who = describe, log, exports, who
@@ -106,16 +118,19 @@ class TrialRecorder:
         epochs = sum(len(h.get("loss", [])) for h in histories)
         self._epoch_counts[trial.trial_id] = {"epochs_run": epochs}
         if warm_ups:  # fine-tuning: what the tuner counted fine-tuned, after a head warm-up
-            self._epoch_counts[trial.trial_id].update(head_epochs_run=sum(warm_ups),
-                                                      finetune_epochs_run=epochs)
+            self._epoch_counts[trial.trial_id].update(
+                head_epochs_run=sum(warm_ups), finetune_epochs_run=epochs
+            )
         scores = [v for h in histories for v in h.get("val_accuracy", [])]
         self._scores[trial.trial_id] = max(scores, default=None)
 
     def write_stats(self, trial) -> None:
         """Records the trial's epochs and seconds (before it ends, so an export finds them)."""
         seconds = time.monotonic() - self._started.pop(trial.trial_id, time.monotonic())
-        stats = {**self._epoch_counts.pop(trial.trial_id, {"epochs_run": 0}),
-                 "seconds": round(seconds, 2)}
+        stats = {
+            **self._epoch_counts.pop(trial.trial_id, {"epochs_run": 0}),
+            "seconds": round(seconds, 2),
+        }
         if self.who:
             stats["worker"] = self.who
         atomic_write_text(self.run_dir / STATS_DIR / f"{trial.trial_id}.json", json.dumps(stats))
@@ -154,9 +169,13 @@ class TrialRecorder:
         atomic_write_text(self.run_dir / TRIALS_FILE, frame.to_csv(index=False))
         best = best_completed_trial(trials)
         if best is not None:
-            record = {"trial_id": best.trial_id, "val_accuracy": best.score,
-                      "val_loss": _at_best_step(best, "val_loss"),
-                      "hyperparameters": searched_values(best), **self.describe}
+            record = {
+                "trial_id": best.trial_id,
+                "val_accuracy": best.score,
+                "val_loss": _at_best_step(best, "val_loss"),
+                "hyperparameters": searched_values(best),
+                **self.describe,
+            }
             atomic_write_text(self.run_dir / BEST_FILE, json.dumps(record, indent=2))
         return stats
 
@@ -164,8 +183,11 @@ class TrialRecorder:
         trials = list(trials)
         ended = sum(t.status in ("COMPLETED", "FAILED") for t in trials)
         best = best_completed_trial(trials)
-        score = (f"val_accuracy {trial.score:.4f}" if trial.status == "COMPLETED"
-                 else " ".join(filter(None, [trial.status, short_reason(trial)])))
+        score = (
+            f"val_accuracy {trial.score:.4f}"
+            if trial.status == "COMPLETED"
+            else " ".join(filter(None, [trial.status, short_reason(trial)]))
+        )
         best_text = f"best {best.score:.4f} (trial {best.trial_id})" if best else "best -"
         elapsed = time.monotonic() - self._search_started
         done_epochs = _epochs_run(stats)
@@ -175,10 +197,14 @@ class TrialRecorder:
             eta = f", ETA <= {format_duration(per_epoch * (self.planned_epochs - done_epochs))}"
         left = ""
         if self.clock is not None and self.clock.budget is not None:
-            left = (f", {format_duration(self.clock.left())} of "
-                    f"{format_duration(self.clock.budget)} budget left")
-        return (f"trial {ended}/{self.planned_trials} ({trial.trial_id}) {score} | {best_text} | "
-                f"{format_duration(elapsed)} elapsed{eta}{left}")
+            left = (
+                f", {format_duration(self.clock.left())} of "
+                f"{format_duration(self.clock.budget)} budget left"
+            )
+        return (
+            f"trial {ended}/{self.planned_trials} ({trial.trial_id}) {score} | {best_text} | "
+            f"{format_duration(elapsed)} elapsed{eta}{left}"
+        )
 
 
 def _epochs_run(stats: dict) -> int:

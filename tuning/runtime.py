@@ -14,12 +14,11 @@ def prefer_malloc() -> None:
     """Has tensors come from malloc, not TensorFlow's pool, unless the user set SYSTEM_ALLOCATOR.
 
     TensorFlow's oneDNN build (the default on x86) keeps tensors of 256 KB and more in its own
-    pool, which never shrinks: a search then holds what its largest model needed, +916 MB over 30
-    random scratch trials (`memory-pool-2026-11-26.json`). From malloc, `release_memory` gives
-    each finished trial's memory back: +266 MB (`speed-2026-11-26.json`). The price: cached
-    fine-tune epochs about 10% slower; TF_ONEDNN_USE_SYSTEM_ALLOCATOR=0 keeps the pool (README,
-    Performance). TensorFlow reads the setting at its first allocation, so this runs on
-    `import tuning`.
+    pool, which never shrinks: a search would hold what its largest model needed until it ends.
+    From malloc, `release_memory` gives each finished trial's memory back, for somewhat slower
+    cached fine-tune epochs; TF_ONEDNN_USE_SYSTEM_ALLOCATOR=0 keeps the pool (the trade-off,
+    measured: benchmarks/README.md, Memory). TensorFlow reads the setting at its first
+    allocation, so this runs on `import tuning`.
     """
     os.environ.setdefault(SYSTEM_ALLOCATOR, "1")
 
@@ -81,13 +80,13 @@ def forget_custom_gradients() -> int:
 
     Tracing a Keras train step under tf.distribute (Keras always uses a strategy, the default one
     on one device) registers a `tf.custom_gradient` for each `all_reduce`, in a global registry
-    that is never emptied; each registration keeps its whole traced graph alive. Measured here:
-    about 18 MB per trained model with glibc, 1,650 MB over a 30-trial search. Call it between
-    trials, when no graph still being traced needs them (finished trials' graphs are dead).
+    that is never emptied; each registration keeps its whole traced graph alive, so a search's
+    memory would grow with every trial (benchmarks/README.md, Memory). Call it between trials,
+    when no graph still being traced needs them (finished trials' graphs are dead).
     """
-    from tensorflow.python.framework import ops
+    from tuning.internals import gradient_registry
 
-    registry = ops._gradient_registry._registry  # private: tests/test_search.py checks it
+    registry = gradient_registry()
     stale = [name for name in registry if name.startswith("CustomGradient-")]
     for name in stale:
         del registry[name]

@@ -52,16 +52,20 @@ def space_toml(method: str) -> str:
         config = hp.get_config()
         kind = type(hp).__name__
         if kind == "Fixed":
-            lines.append(f"\n# {hp.name} = {_toml_value(config['value'])} is set by the command "
-                         f"line, not searched")
+            lines.append(
+                f"\n# {hp.name} = {_toml_value(config['value'])} is set by the command "
+                f"line, not searched"
+            )
             continue
         lines.append(f"\n[{hp.name}]  # {kind}")
         if kind in ("Choice", "Boolean"):
             values = config.get("values", [False, True])
             lines.append(f"values = {_toml_value(list(values))}")
         else:
-            lines += [f"min = {_toml_value(config['min_value'])}",
-                      f"max = {_toml_value(config['max_value'])}"]
+            lines += [
+                f"min = {_toml_value(config['min_value'])}",
+                f"max = {_toml_value(config['max_value'])}",
+            ]
             if config.get("step") is not None:
                 lines.append(f"step = {_toml_value(config['step'])}")
             if config.get("sampling") not in (None, "linear"):
@@ -85,8 +89,10 @@ def load_space(path: str, method: str):
     overrides = kt.HyperParameters()
     for name, entry in entries.items():
         if name not in defaults:
-            raise UsageError(f"--space {path}: unknown hyperparameter {name!r} for --method "
-                             f"{method}; known: {', '.join(defaults)}")
+            raise UsageError(
+                f"--space {path}: unknown hyperparameter {name!r} for --method "
+                f"{method}; known: {', '.join(defaults)}"
+            )
         try:
             _declare(overrides, defaults[name], entry)
         except (ValueError, TypeError) as error:
@@ -95,7 +101,7 @@ def load_space(path: str, method: str):
 
 
 def _declare(overrides, default, entry) -> None:
-    """Declares `default`'s replacement in `overrides`, or raises ValueError/TypeError saying why."""
+    """Declares `default`'s replacement in `overrides`, or raises ValueError/TypeError (why)."""
     kind = type(default).__name__
     if kind == "Fixed":
         raise ValueError("is set by the command line, not searched")
@@ -103,8 +109,10 @@ def _declare(overrides, default, entry) -> None:
         entry = {"fixed": entry}
     unknown = set(entry) - ({"fixed"} if "fixed" in entry else RANGE_KEYS | {"values"})
     if unknown or not entry:
-        raise ValueError(f"expected one of: fixed = V; values = [...]; min/max (with optional "
-                         f"step, sampling). Received keys: {sorted(entry)}")
+        raise ValueError(
+            f"expected one of: fixed = V; values = [...]; min/max (with optional "
+            f"step, sampling). Received keys: {sorted(entry)}"
+        )
     if "fixed" in entry:
         overrides.Fixed(default.name, _checked(default, entry["fixed"]))
     elif "values" in entry:
@@ -124,8 +132,10 @@ def _declare(overrides, default, entry) -> None:
             raise ValueError(f"min must be below max. Received: min={low}, max={high}")
         sampling = entry.get("sampling", "linear")
         if sampling not in ("linear", "log") or (sampling == "log" and low <= 0):
-            raise ValueError(f"sampling must be 'linear' or 'log' (log needs min > 0). "
-                             f"Received: {sampling!r} with min={low}")
+            raise ValueError(
+                f"sampling must be 'linear' or 'log' (log needs min > 0). "
+                f"Received: {sampling!r} with min={low}"
+            )
         step = entry.get("step", default.step if kind == "Int" else None)
         getattr(overrides, kind)(default.name, low, high, step=step, sampling=sampling)
     else:
@@ -140,11 +150,14 @@ def _checked(default, value):
     if isinstance(value, bool) != (expected is bool) or not isinstance(value, accepted):
         raise TypeError(f"expected {expected.__name__} values. Received: {value!r}")
     if isinstance(value, str) and value not in config["values"]:  # names the code branches on
-        raise ValueError(f"{value!r} is not one the model supports "
-                         f"({', '.join(map(repr, config['values']))})")
+        raise ValueError(
+            f"{value!r} is not one the model supports ({', '.join(map(repr, config['values']))})"
+        )
     if kind == "Int" and not config["min_value"] <= value <= config["max_value"]:
-        raise ValueError(f"{value} is outside what the model supports "
-                         f"({config['min_value']}-{config['max_value']})")
+        raise ValueError(
+            f"{value} is outside what the model supports "
+            f"({config['min_value']}-{config['max_value']})"
+        )
     return float(value) if expected is float else value
 
 

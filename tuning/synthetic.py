@@ -1,13 +1,15 @@
 """A deterministic, learnable CIFAR-100-shaped stand-in for machines without the real data.
 
-Classes carry the official CIFAR-100 names and fine-to-superclass mapping. Each of the 20 superclasses draws a palette (two background colours, one foreground colour) and a
-low-frequency background texture. Each of its five fine classes draws a foreground shape whose outline
-is the superclass's prototype bent by a class-specific field, an inner stripe pattern and a colour
-shift. Every sample places its class's shape at a random offset, one of three scales and a random
+Classes carry the official CIFAR-100 names and fine-to-superclass mapping. Each of the 20
+superclasses draws a palette (two background colours, one foreground colour) and a low-frequency
+background texture. Each of its five fine classes draws a foreground shape whose outline is the
+superclass's prototype bent by a class-specific field, an inner stripe pattern and a colour shift.
+Every sample places its class's shape at a random offset, one of three scales and a random
 horizontal flip over a fresh background, then adds a distractor blob, brightness jitter and pixel
 noise. So class identity lives in shape, stripes and colour (which survive shifts, flips and noise),
-fine classes of one superclass look alike, and a linear model on raw pixels does clearly worse than a
-small CNN (numbers in the README).
+fine classes of one superclass look alike, and a linear model on raw pixels does clearly worse than
+a small CNN (numbers in the README).
+
 
 Pure numpy and vectorised: 60,000 images take a few seconds. Changing anything here changes every
 test and benchmark, so bump `VERSION` with it.
@@ -49,8 +51,8 @@ def generate(split: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndar
     fine = rng.permutation(np.repeat(np.arange(NUM_FINE), per_class))
     images = np.empty((fine.size, IMAGE_SIZE, IMAGE_SIZE, 3), np.uint8)
     for start in range(0, fine.size, 5000):
-        chunk = fine[start:start + 5000]
-        images[start:start + chunk.size] = _render(classes, chunk, rng)
+        chunk = fine[start : start + 5000]
+        images[start : start + chunk.size] = _render(classes, chunk, rng)
     return images, fine.astype(np.int64), label_names().fine_to_coarse[fine].astype(np.int64)
 
 
@@ -60,9 +62,11 @@ def _grid(size: int, extent: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _waves(rng, count: int, waves: int, max_freq: float):
-    return (rng.uniform(-max_freq, max_freq, (count, waves, 2)).astype(np.float32),
-            rng.uniform(0, 2 * np.pi, (count, waves)).astype(np.float32),
-            rng.normal(size=(count, waves)).astype(np.float32))
+    return (
+        rng.uniform(-max_freq, max_freq, (count, waves, 2)).astype(np.float32),
+        rng.uniform(0, 2 * np.pi, (count, waves)).astype(np.float32),
+        rng.normal(size=(count, waves)).astype(np.float32),
+    )
 
 
 def _field(freqs, phases, amps, y, x) -> np.ndarray:
@@ -83,7 +87,7 @@ def _draw_classes(rng) -> dict:
     outline = (proto + _CLASS_BEND * bend) / 2.0
     templates = []
     for scale in _SCALES:
-        radius2 = (x ** 2 + y ** 2) / scale ** 2
+        radius2 = (x**2 + y**2) / scale**2
         alpha = 0.5 + 0.5 * np.tanh(5 * (outline + 1.0 - 1.6 * radius2))
         templates.append(alpha)
     palette = rng.uniform(0.1, 0.9, (NUM_COARSE, 3, 3)).astype(np.float32)
@@ -107,8 +111,9 @@ def _render(classes: dict, fine: np.ndarray, rng) -> np.ndarray:
     flip = rng.random(n) < 0.5
     cols[flip] = cols[flip, ::-1]
     pick = (fine[:, None, None], rows[:, :, None], cols[:, None, :])
-    alpha = classes["alpha"][fine, scale][np.arange(n)[:, None, None], rows[:, :, None],
-                                          cols[:, None, :]][..., None]
+    alpha = classes["alpha"][fine, scale][
+        np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]
+    ][..., None]
     shade = classes["stripes"][pick][..., None]
     fg = classes["fg"][fine] + rng.normal(0, _COLOUR_JITTER, (n, 3)).astype(np.float32)
     foreground = fg[:, None, None, :] * shade
@@ -134,6 +139,6 @@ def _add_distractor(image, rng, y, x) -> np.ndarray:
     centre = rng.uniform(-1, 1, (n, 2, 1, 1)).astype(np.float32)
     width = rng.uniform(0.1, 0.3, (n, 1, 1)).astype(np.float32)
     dist2 = (y - centre[:, 0]) ** 2 + (x - centre[:, 1]) ** 2
-    alpha = (0.8 * np.exp(-dist2 / (2 * width ** 2)))[..., None]
+    alpha = (0.8 * np.exp(-dist2 / (2 * width**2)))[..., None]
     colour = rng.uniform(0, 1, (n, 1, 1, 3)).astype(np.float32)
     return image * (1 - alpha) + colour * alpha

@@ -1,0 +1,203 @@
+"""The keras-tuner tuner of a search: its class, its oracle's settings, its plan.
+
+keras-tuner keeps a search's hooks in a `Tuner` subclass and its scheduling in the oracle; so do
+we. `RecordingTuner` adds to each of keras-tuner's tuners what a run needs around a trial:
+progress and exports (`tuning.records`), the cost cap (`tuning.cost`), the time budget
+(`tuning.budget`), Ctrl-C between trials (`tuning.interrupt`) and memory given back.
+"""
+
+from __future__ import annotations
+
+import time
+
+import keras_tuner as kt
+
+from tuning import interrupt
+from tuning.config import SearchConfig
+from tuning.cost import MADDS_CAPPED, check_cost
+from tuning.data import SearchData
+from tuning.internals import (
+    ModelBuiltHook,
+    hyperband_rounds,
+    override_failure_check,
+    retry_queue,
+    served_oracle,
+)
+from tuning.recipes import draw_recipes_first
+from tuning.records import ENDED
+from tuning.runtime import forget_custom_gradients, release_memory
+
+MAX_CONSECUTIVE_FAILED = 5  # trials failing in a row (a fault in the setup) stop the search
+IDLE_WAIT_SECONDS = 1.0  # between a worker's asks while the oracle has no trial ready
+
+
+class RecordingTuner(ModelBuiltHook):
+    """Mixed into a keras-tuner tuner: tells `recorder` of each trial's start, training and end."""
+
+    recorder = None  # a `tuning.records.TrialRecorder`, set by `make_tuner`
+    clock = None  # a `tuning.budget.SearchClock` where the search has one
+    max_madds = None
+    _asked = False  # a trial was asked for and none came yet (a worker's oracle said IDLE)
+
+    def pre_create_trial(self):
+        if self._asked:
+            time.sleep(IDLE_WAIT_SECONDS)  # keras-tuner would ask again at once, in a loop
+        self._asked = True
+        interrupt.raise_if_interrupted()
+        if self.clock is not None:
+            self.clock.raise_if_spent()
+        super().pre_create_trial()
+
+    def on_model_built(self, model):
+        check_cost(model, self.max_madds)  # before any training: a refusal costs a build
+
+    def on_trial_begin(self, trial):
+        self._asked = False
+        forget_custom_gradients()  # else every earlier trial's graphs stay in memory
+        release_memory()  # gives back the last trial's tensors, if malloc holds them
+        interrupt.raise_if_interrupted()
+        super().on_trial_begin(trial)
+        self.recorder.trial_started(trial)
+
+    def run_trial(self, trial, *args, **kwargs):
+        histories = super().run_trial(trial, *args, **kwargs)
+        self.recorder.trial_trained(trial, histories)
+        return histories
+
+    def on_trial_end(self, trial):
+        if self.clock is not None:
+            self.clock.save()
+        self.recorder.write_stats(trial)
+        super().on_trial_end(trial)
+        self.recorder.trial_ended(getattr(self.oracle, "trials", {}).values(), trial)
+        interrupt.raise_if_interrupted()
+
+
+class RecordingHyperband(RecordingTuner, kt.Hyperband):
+    pass
+
+
+class RecordingRandomSearch(RecordingTuner, kt.RandomSearch):
+    pass
+
+
+class RecordingBayesianOptimization(RecordingTuner, kt.BayesianOptimization):
+    pass
+
+
+def make_tuner(config: SearchConfig, hypermodel, data: SearchData, space, log, worker=None):
+    """The tuner `config` asks for, on `hypermodel`, resuming what `config.run_dir` holds.
+
+    Args:
+        space: a `--space` file's HyperParameters (declared values win over `build()`'s), or None.
+        worker: this worker's id when the oracle is a chief's.
+    """
+    from search_spaces import SEED_PRESETS, fixed_hyperparameters
+    from tuning.records import TrialRecorder
+
+    common = dict(
+        objective=kt.Objective("val_accuracy", "max"),
+        seed=config.seed,
+        directory=config.out,
+        project_name=config.run_dir.name,
+        overwrite=False,
+        max_consecutive_failed_trials=MAX_CONSECUTIVE_FAILED,
+        distribution_strategy=_strategy(config),
+    )
+    if space is not None:
+        common.update(hyperparameters=space, tune_new_entries=True)
+    if config.preset:
+        fixed = fixed_hyperparameters(SEED_PRESETS[config.method])
+        cls, kwargs = (
+            RecordingRandomSearch,
+            dict(max_trials=1, hyperparameters=fixed, tune_new_entries=False),
+        )
+    elif config.tuner == "hyperband":
+        cls, kwargs = (
+            RecordingHyperband,
+            dict(
+                max_epochs=config.max_epochs,
+                factor=config.factor,
+                hyperband_iterations=config.hyperband_iterations,
+            ),
+        )
+    elif config.tuner == "random":
+        cls, kwargs = RecordingRandomSearch, dict(max_trials=config.max_trials)
+    else:
+        cls, kwargs = RecordingBayesianOptimization, dict(max_trials=config.max_trials)
+
+    tuner = cls(hypermodel, **common, **kwargs)
+    tuner.max_madds = config.max_madds
+    if isinstance(tuner.oracle, kt.Oracle):  # not a worker's client: the chief's or our own
+        override_failure_check(tuner.oracle, lambda: check_consecutive_failures(tuner.oracle))
+        if config.recipes:
+            draw_recipes_first(tuner.oracle, getattr(hypermodel, "recipes", {}))
+    planned = plan(served_oracle(tuner.oracle), config)
+    describe = {
+        "method": config.method,
+        "data": data.source,
+        "seed": config.seed,
+        "train_images": len(data.train),
+        "validation_images": len(data.validation),
+    }
+    tuner.recorder = TrialRecorder(
+        config.run_dir,
+        *planned,
+        describe,
+        log=log if config.verbose >= 1 else None,
+        exports=worker is None,
+        who=worker or "",
+    )
+    return tuner
+
+
+def _strategy(config: SearchConfig):
+    """tf.distribute.MirroredStrategy over this machine's GPUs (one CPU replica without any)."""
+    if config.distribution != "mirrored":
+        return None
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy()
+
+
+def check_consecutive_failures(oracle) -> None:
+    """keras-tuner's stop after MAX_CONSECUTIVE_FAILED trials failed in a row, not counting
+    trials refused for their cost (`tuning.cost`): those are the space's shape, not a fault."""
+    failed = 0
+    for trial_id in oracle.end_order:
+        trial = oracle.trials[trial_id]
+        if trial.status == "FAILED" and MADDS_CAPPED in (trial.message or ""):
+            continue
+        failed = failed + 1 if trial.status == "FAILED" else 0
+        if failed == MAX_CONSECUTIVE_FAILED:
+            raise RuntimeError(
+                f"Number of consecutive failures exceeded the limit of "
+                f"{MAX_CONSECUTIVE_FAILED}.\n" + (trial.message or "")
+            )
+
+
+def plan(oracle, config: SearchConfig) -> tuple[int, int]:
+    """(trials, epochs) the search will run at most, for progress and ETA."""
+    if config.preset:
+        return 1, config.max_epochs
+    if config.tuner != "hyperband":
+        return config.max_trials, config.max_trials * config.max_epochs
+    rounds = list(hyperband_rounds(oracle))
+    trials = sum(size for size, _, _ in rounds)
+    epochs = sum(size * (last - first) for size, first, last in rounds)
+    return trials * config.hyperband_iterations, epochs * config.hyperband_iterations
+
+
+def forget_ended(oracle) -> None:
+    """Drops trials that had ended from the queue a reloaded oracle runs first.
+
+    keras-tuner saves its oracle when a trial ends while it still lists the trial as running, and
+    its reload queues every running trial again: a search stopped just after a trial ended would
+    run that finished trial a second time.
+    """
+    queue = retry_queue(oracle)
+    queue[:] = [
+        trial_id
+        for trial_id in queue
+        if trial_id in oracle.trials and oracle.trials[trial_id].status not in ENDED
+    ]
