@@ -23,19 +23,9 @@ from pathlib import Path
 from benchmarks.machine import RESULTS
 
 # The README's first command after `pip install . &&` (tests/test_readme.py keeps them equal).
-QUICKSTART = [
-    "search",
-    "--method",
-    "scratch",
-    "--data",
-    "synthetic",
-    "--train-size",
-    "4000",
-    "--max-epochs",
-    "4",
-    "--max-madds",
-    "25M",
-]
+QUICKSTART = (
+    "search --method scratch --data synthetic --train-size 4000 --max-epochs 4 --max-madds 25M"
+).split()
 
 
 def main(argv=None) -> None:

@@ -67,16 +67,7 @@ def tree_digest(folder: Path) -> dict:
     }
 
 
-SMALL_SEARCH = [
-    "--data",
-    "synthetic",
-    "--weights",
-    "none",
-    "--max-epochs",
-    "2",
-    "--train-size",
-    "1000",
-]
+SMALL_SEARCH = ("--data synthetic --weights none --max-epochs 2 --train-size 1000").split()
 
 
 @pytest.fixture(scope="session")

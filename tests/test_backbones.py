@@ -7,23 +7,10 @@ from conftest import run_cli
 
 from search_spaces.backbones import BACKBONES, load_base
 
-TINY = [
-    "--data",
-    "synthetic",
-    "--weights",
-    "none",
-    "--tuner",
-    "random",
-    "--max-trials",
-    "1",
-    "--max-epochs",
-    "2",
-    "--head-epochs",
-    "1",
-    "--train-size",
-    "1000",
-    "--quiet",
-]
+TINY = (
+    "--data synthetic --weights none --tuner random --max-trials "
+    "1 --max-epochs 2 --head-epochs 1 --train-size 1000 --quiet"
+).split()
 
 
 @pytest.mark.parametrize("name", list(BACKBONES))

@@ -29,13 +29,7 @@ def test_speed_benchmark_runs_and_writes_every_figure(tmp_path):
 @pytest.mark.slow
 def test_allocator_benchmark_compares_the_pool_with_malloc(tmp_path):
     done = run_cli(
-        "--rounds",
-        "1",
-        "--train-size",
-        "300",
-        "--val-size",
-        "100",
-        "--results",
+        *"--rounds 1 --train-size 300 --val-size 100 --results".split(),
         tmp_path,
         module="benchmarks.allocator",
     )
@@ -71,17 +65,10 @@ def test_onednn_benchmark_compares_tensorflows_choice_with_ours(tmp_path):
     from tuning.cpu import tensorflow_enables_onednn
 
     done = run_cli(
-        "--rounds",
-        "1",
-        "--scale",
-        "0.05",
-        "--epochs",
-        "1",
-        "--rows",
-        "seed_scratch_cnn",
-        "vgg16_block5_trainable",
-        "finetune_cached_epoch",
-        "--results",
+        *(
+            "--rounds 1 --scale 0.05 --epochs 1 --rows seed_scratch_cnn "
+            "vgg16_block5_trainable finetune_cached_epoch --results"
+        ).split(),
         tmp_path,
         module="benchmarks.onednn",
     )
@@ -110,14 +97,7 @@ def test_the_readme_quick_start_is_the_benchmarked_command():
 @pytest.mark.slow
 def test_search_quality_takes_turns_within_the_budget_and_plots(tmp_path):
     done = run_cli(
-        "--minutes",
-        "0.4",
-        "--slice",
-        "8",
-        "--contenders",
-        "seed",
-        "plain",
-        "--results",
+        *"--minutes 0.4 --slice 8 --contenders seed plain --results".split(),
         tmp_path,
         "--name",
         "quality-tiny",

@@ -41,14 +41,7 @@ def test_the_clock_counts_time_over_every_run_of_a_search(tmp_path):
 
 def test_a_budget_with_a_chief_is_a_usage_error(tmp_path):
     done = run_cli(
-        "search",
-        "--method",
-        "scratch",
-        "--chief",
-        "127.0.0.1:8000",
-        "--time-budget",
-        "10m",
-        "--out",
+        *("search --method scratch --chief 127.0.0.1:8000 --time-budget 10m --out").split(),
         tmp_path,
     )
     assert done.returncode == 2 and "--time-budget" in done.stderr

@@ -47,12 +47,7 @@ def test_caps_are_read_with_their_unit(text, value):
 @pytest.mark.parametrize("text", ["lots", "-5M", "0", "5T"])
 def test_a_malformed_cap_is_a_one_line_usage_error(text, tmp_path):
     done = run_cli(
-        "search",
-        "--method",
-        "scratch",
-        "--data",
-        "synthetic",
-        "--max-madds",
+        *"search --method scratch --data synthetic --max-madds".split(),
         text,
         "--out",
         tmp_path,
@@ -69,20 +64,10 @@ def test_costly_trials_are_refused_with_their_reason_and_cheap_ones_train(tmp_pa
         "conv_blocks = 2\nconvs_per_block = 3\n[base_filters]\nvalues = [16, 64]\n"
     )
     done = run_cli(
-        "search",
-        "--method",
-        "scratch",
-        "--data",
-        "synthetic",
-        "--train-size",
-        "600",
-        "--tuner",
-        "random",
-        "--max-trials",
-        "5",
-        "--max-epochs",
-        "1",
-        "--space",
+        *(
+            "search --method scratch --data synthetic --train-size 600 "
+            "--tuner random --max-trials 5 --max-epochs 1 --space"
+        ).split(),
         space,
         "--max-madds",
         "50M",

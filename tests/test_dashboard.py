@@ -11,21 +11,10 @@ import pytest
 from conftest import ROOT, free_port, run_cli
 
 CHROMIUM = shutil.which("chromium")
-SEARCH = [
-    "search",
-    "--method",
-    "scratch",
-    "--data",
-    "synthetic",
-    "--train-size",
-    "1000",
-    "--tuner",
-    "random",
-    "--max-epochs",
-    "1",
-    "--batch-size",
-    "64",
-]
+SEARCH = (
+    "search --method scratch --data synthetic --train-size 1000 "
+    "--tuner random --max-epochs 1 --batch-size 64"
+).split()
 
 
 def _trial_ids_in_table(page) -> set[str]:
@@ -76,15 +65,11 @@ def test_hparams_table_lists_every_trial_and_new_ones_as_they_end(tmp_path):
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=CHROMIUM,
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                ],
+                args=(
+                    "--no-sandbox --disable-gpu --disable-quic --no-first-run "
+                    "--disable-background-networking --disable-component-update "
+                    "--disable-sync"
+                ).split(),
             )
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             trials = pd.read_csv(tmp_path / "scratch" / "trials.csv", dtype={"trial_id": str})

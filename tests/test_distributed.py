@@ -12,19 +12,9 @@ import pandas as pd
 import pytest
 from conftest import ROOT, free_port, run_cli
 
-SEARCH = [
-    "search",
-    "--method",
-    "scratch",
-    "--data",
-    "synthetic",
-    "--train-size",
-    "1000",
-    "--max-epochs",
-    "3",
-    "--batch-size",
-    "64",
-]
+SEARCH = (
+    "search --method scratch --data synthetic --train-size 1000 --max-epochs 3 --batch-size 64"
+).split()
 
 
 def _start(*args) -> subprocess.Popen:

@@ -70,14 +70,7 @@ def test_the_search_command_refuses_another_hosts_lock_in_one_line(tmp_path):
     _locked_by(run_dir, OTHER_HOST)
     before = tree_digest(run_dir)
     done = run_cli(
-        "search",
-        "--method",
-        "scratch",
-        "--data",
-        "synthetic",
-        "--train-size",
-        "400",
-        "--out",
+        *("search --method scratch --data synthetic --train-size 400 --out").split(),
         tmp_path,
     )
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1

@@ -17,19 +17,9 @@ from tuning.config import SearchConfig
 from tuning.errors import UsageError
 from tuning.files import atomic_path
 
-QUICK = [
-    "search",
-    "--method",
-    "scratch",
-    "--data",
-    "synthetic",
-    "--train-size",
-    "1000",
-    "--max-epochs",
-    "3",
-    "--batch-size",
-    "64",
-]
+QUICK = (
+    "search --method scratch --data synthetic --train-size 1000 --max-epochs 3 --batch-size 64"
+).split()
 
 
 def _start(out: Path, command=QUICK) -> subprocess.Popen:

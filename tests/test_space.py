@@ -26,20 +26,10 @@ def test_trials_stay_inside_a_narrowed_space(tmp_path):
     space = tmp_path / "narrow.toml"
     space.write_text(NARROW)
     done = run_cli(
-        "search",
-        "--method",
-        "scratch",
-        "--tuner",
-        "random",
-        "--max-trials",
-        "4",
-        "--max-epochs",
-        "1",
-        "--data",
-        "synthetic",
-        "--train-size",
-        "1000",
-        "--space",
+        *(
+            "search --method scratch --tuner random --max-trials 4 "
+            "--max-epochs 1 --data synthetic --train-size 1000 --space"
+        ).split(),
         space,
         "--out",
         tmp_path / "runs",
@@ -99,12 +89,7 @@ def test_a_bad_space_file_stops_the_cli_before_the_run_directory_is_touched(tmp_
     path = tmp_path / "bad.toml"
     path.write_text("width = 3\n")
     done = run_cli(
-        "search",
-        "--method",
-        "scratch",
-        "--data",
-        "synthetic",
-        "--space",
+        *"search --method scratch --data synthetic --space".split(),
         path,
         "--out",
         tmp_path / "runs",

@@ -26,7 +26,19 @@ from tuning.errors import ConfigError, UsageError
 from tuning.labels import NUM_COARSE, NUM_FINE, label_names
 
 BUILTIN_SOURCES = ("keras", "synthetic")
-IN_MEMORY = "in-memory"  # `SearchConfig.data` of a search given arrays (`run_search(x_train=...)`)
+IN_MEMORY = "in-memory"  # `SearchConfig.data` of a search given arrays (`run_search(x_train=)`)
+# What reading a damaged or foreign file raises (our restricted unpickler: UnpicklingError).
+UNREADABLE = (
+    OSError,
+    EOFError,
+    ValueError,
+    KeyError,
+    TypeError,
+    IndexError,
+    zipfile.BadZipFile,
+    tarfile.TarError,
+    pickle.UnpicklingError,
+)
 # What keras.datasets.cifar100.load_data() downloads (Keras 3), checked by the same hash.
 KERAS_ORIGIN = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
 KERAS_SHA256 = "85cd44d02ba6437773c5bbd22e183051d648de2e7d6b014e1ef29b855ba677a7"
@@ -212,15 +224,7 @@ def _download(split: str):
         ) from None
     try:
         return _read_python_dir(Path(folder), split)
-    except (
-        OSError,
-        EOFError,
-        ValueError,
-        KeyError,
-        TypeError,
-        IndexError,
-        pickle.UnpicklingError,
-    ) as error:
+    except UNREADABLE as error:
         raise UsageError(
             f"the downloaded CIFAR-100 in {folder} is unreadable "
             f"({type(error).__name__}: {_first_line(error)}); delete it to "
@@ -243,17 +247,7 @@ def _read_local(path: Path, split: str):
             return _read_npz(path, split)
     except UsageError:
         raise
-    except (
-        OSError,
-        EOFError,
-        ValueError,
-        KeyError,
-        TypeError,
-        IndexError,
-        zipfile.BadZipFile,
-        tarfile.TarError,
-        pickle.UnpicklingError,
-    ) as error:
+    except UNREADABLE as error:
         raise ConfigError(
             f"{{data}} {path}: unreadable CIFAR-100 {split} data "
             f"({type(error).__name__}: {_first_line(error)})"
