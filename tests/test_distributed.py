@@ -220,14 +220,15 @@ def test_a_trial_reported_twice_counts_once_and_is_not_run_again(tmp_path):
     """w1 is taken as dead and its trial queued again, but w1 was only slow: it reports the trial
     before another worker takes it (A), or after w2 took it and before w2 reports it (B)."""
     import keras_tuner as kt
-    from keras_tuner.src import protos
-    from keras_tuner.src.engine.trial import Trial
 
     from tuning import distributed
+    from tuning.internals import oracle_protos, set_project_dir, trial_module
+
+    protos, Trial = oracle_protos(), trial_module().Trial
 
     oracle = kt.oracles.RandomSearchOracle(kt.Objective("val_accuracy", "max"), max_trials=9)
     oracle.hyperparameters.Float("dropout", 0.0, 0.5)
-    oracle._set_project_dir(str(tmp_path), "run")
+    set_project_dir(oracle, str(tmp_path), "run")
     ended = []
     servicer = distributed._chief_servicer(oracle, ended.append)
 

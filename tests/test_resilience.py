@@ -237,6 +237,7 @@ def test_a_trial_that_ended_just_before_a_crash_is_not_run_again(tmp_path):
     killed right then reloads it into the retry queue."""
     import keras_tuner as kt
 
+    from tuning.internals import retry_queue, set_project_dir
     from tuning.tuner import forget_ended as _forget_ended
 
     def oracle():
@@ -244,7 +245,7 @@ def test_a_trial_that_ended_just_before_a_crash_is_not_run_again(tmp_path):
             kt.Objective("val_accuracy", "max"), max_trials=3, hyperparameters=kt.HyperParameters()
         )
         made.hyperparameters.Float("dropout", 0.0, 0.5)
-        made._set_project_dir(str(tmp_path), "run")
+        set_project_dir(made, str(tmp_path), "run")
         return made
 
     before = oracle()
@@ -255,7 +256,7 @@ def test_a_trial_that_ended_just_before_a_crash_is_not_run_again(tmp_path):
 
     after = oracle()
     after.reload()
-    assert after._retry_queue == [trial.trial_id]  # keras-tuner would run it again
+    assert retry_queue(after) == [trial.trial_id]  # keras-tuner would run it again
     _forget_ended(after)
-    assert after._retry_queue == []
+    assert retry_queue(after) == []
     assert after.create_trial("tuner0").trial_id != trial.trial_id

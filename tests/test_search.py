@@ -204,17 +204,17 @@ def test_consecutive_failures_stop_the_search_with_a_clear_message(tmp_path, mon
 def test_trials_leave_no_custom_gradient_registrations_behind():
     """TensorFlow keeps each traced train step alive through these; the search drops them."""
     import keras
-    from tensorflow.python.framework import ops
 
     from search_spaces import SEED_PRESETS, create_hypermodel, fixed_hyperparameters
+    from tuning.internals import gradient_registry
     from tuning.runtime import forget_custom_gradients
 
     x, y = np.zeros((8, 32, 32, 3), "float32"), np.zeros(8, "int64")
     model = create_hypermodel("scratch").build(fixed_hyperparameters(SEED_PRESETS["scratch"]))
     model.fit(x, y, epochs=1, verbose=0)
-    assert any(name.startswith("CustomGradient-") for name in ops._gradient_registry._registry)
+    assert any(name.startswith("CustomGradient-") for name in gradient_registry())
     assert forget_custom_gradients() > 0
-    assert not any(n.startswith("CustomGradient-") for n in ops._gradient_registry._registry)
+    assert not any(n.startswith("CustomGradient-") for n in gradient_registry())
     keras.backend.clear_session()
     model = create_hypermodel("scratch").build(fixed_hyperparameters(SEED_PRESETS["scratch"]))
     assert np.isfinite(model.fit(x, y, epochs=1, verbose=0).history["loss"][0])

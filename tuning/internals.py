@@ -65,6 +65,12 @@ def served_oracle(oracle):
     return getattr(oracle, "_oracle", oracle)
 
 
+def set_project_dir(oracle, directory: str, project_name: str) -> None:
+    """Where a stand-alone oracle saves its state (`Oracle._set_project_dir`, which a Tuner calls
+    for its own oracle; tests build oracles without a tuner)."""
+    oracle._set_project_dir(directory, project_name)
+
+
 def synchronized(function):
     """keras-tuner's `synchronized` (holds the oracle's lock, as its own methods do), imported
     only when first called."""

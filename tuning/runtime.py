@@ -13,11 +13,11 @@ SYSTEM_ALLOCATOR = "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"
 def prefer_malloc() -> None:
     """Has tensors come from malloc, not TensorFlow's pool, unless the user set SYSTEM_ALLOCATOR.
 
-    TensorFlow's oneDNN build (the default on x86) keeps tensors of 256 KB and more in its own
-    pool, which never shrinks: a search would hold what its largest model needed until it ends.
-    From malloc, `release_memory` gives each finished trial's memory back, for somewhat slower
-    cached fine-tune epochs; TF_ONEDNN_USE_SYSTEM_ALLOCATOR=0 keeps the pool (the trade-off,
-    measured: benchmarks/README.md, Memory). TensorFlow reads the setting at its first
+    TensorFlow's oneDNN build (the default on x86) keeps tensors of 256 KB and more in its own pool,
+    which never shrinks: a search would hold what its largest model needed until it ends. From
+    malloc, `release_memory` gives each finished trial's memory back, for somewhat slower cached
+    fine-tune epochs; TF_ONEDNN_USE_SYSTEM_ALLOCATOR=0 keeps the pool (the trade-off, measured:
+    benchmarks/README.md, "Where a search's time goes"). TensorFlow reads the setting at its first
     allocation, so this runs on `import tuning`.
     """
     os.environ.setdefault(SYSTEM_ALLOCATOR, "1")
@@ -78,11 +78,11 @@ def import_tensorflow_quietly() -> None:
 def forget_custom_gradients() -> int:
     """Drops TensorFlow's global registrations of custom gradients. Returns how many.
 
-    Tracing a Keras train step under tf.distribute (Keras always uses a strategy, the default one
-    on one device) registers a `tf.custom_gradient` for each `all_reduce`, in a global registry
-    that is never emptied; each registration keeps its whole traced graph alive, so a search's
-    memory would grow with every trial (benchmarks/README.md, Memory). Call it between trials,
-    when no graph still being traced needs them (finished trials' graphs are dead).
+    Tracing a Keras train step under tf.distribute (Keras always uses a strategy, the default one on
+    one device) registers a `tf.custom_gradient` for each `all_reduce`, in a global registry that is
+    never emptied; each registration keeps its whole traced graph alive, so a search's memory would
+    grow with every trial (benchmarks/README.md, "Where a search's time goes"). Call it between
+    trials, when no graph still being traced needs them (finished trials' graphs are dead).
     """
     from tuning.internals import gradient_registry
 
