@@ -51,18 +51,10 @@ def test_a_budget_with_a_chief_is_a_usage_error(tmp_path):
 @pytest.mark.slow
 def test_a_spent_budget_stops_the_search_and_a_larger_one_resumes_it(tmp_path):
     search = [
-        "search",
-        "--method",
-        "scratch",
-        "--data",
-        "synthetic",
-        "--train-size",
-        "2000",
-        "--max-epochs",
-        "9",
-        "--max-madds",
-        "25M",
-        "--out",
+        *(
+            "search --method scratch --data synthetic --train-size 2000 "
+            "--max-epochs 9 --max-madds 25M --out"
+        ).split(),
         tmp_path,
     ]
     start = time.monotonic()

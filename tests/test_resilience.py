@@ -114,20 +114,10 @@ def test_ctrl_c_during_a_long_epoch_ends_the_process_within_5_seconds(tmp_path):
     space = tmp_path / "costly.toml"
     space.write_text("conv_blocks = 5\nconvs_per_block = 3\nbase_filters = 64\nbatch_norm = true\n")
     command = [
-        "search",
-        "--method",
-        "scratch",
-        "--data",
-        "synthetic",
-        "--train-size",
-        "6000",
-        "--tuner",
-        "random",
-        "--max-trials",
-        "1",
-        "--max-epochs",
-        "1",
-        "--space",
+        *(
+            "search --method scratch --data synthetic --train-size 6000 "
+            "--tuner random --max-trials 1 --max-epochs 1 --space"
+        ).split(),
         space,
     ]
     run_dir = tmp_path / "scratch"
