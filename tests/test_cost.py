@@ -108,3 +108,37 @@ def test_refused_trials_do_not_count_as_consecutive_failures():
     _check_consecutive_failures(_Oracle([refused] * 20 + [broken] * (MAX_CONSECUTIVE_FAILED - 1)))
     with pytest.raises(RuntimeError, match="consecutive failures"):
         _check_consecutive_failures(_Oracle([broken, refused] * MAX_CONSECUTIVE_FAILED))
+
+
+def test_hyperband_draws_again_for_a_refused_trial_so_every_round_runs(tmp_path):
+    """Without the redraw, a first round of 3 with one refused trial promotes no one (keras-tuner
+    promotes only while more completed than the next round throws away)."""
+    import keras_tuner as kt
+
+    from tuning.internals import set_project_dir
+    from tuning.tuner import redraw_refused
+
+    oracle = kt.oracles.HyperbandOracle(
+        kt.Objective("val_accuracy", "max"), max_epochs=3, factor=3, seed=1
+    )
+    oracle.hyperparameters.Float("dropout", 0.0, 0.5)
+    set_project_dir(oracle, str(tmp_path), "run")
+    redraw_refused(oracle)
+
+    def run(trial, score=None):
+        if score is None:  # refused, as `tuning.cost` refuses
+            trial.status, trial.message = "FAILED", "FailedTrialError: 9M multiply-adds per image"
+        else:
+            oracle.update_trial(trial.trial_id, {"val_accuracy": score})
+            trial.status = "COMPLETED"
+        oracle.end_trial(trial)
+
+    first_round = []
+    for score in (0.2, None, 0.4, None, 0.3):
+        trial = oracle.create_trial("tuner0")
+        assert trial.hyperparameters.values["tuner/epochs"] == 1  # still the first round
+        first_round.append(trial)
+        run(trial, score)
+    promoted = oracle.create_trial("tuner0")
+    assert promoted.hyperparameters.values["tuner/initial_epoch"] == 1
+    assert promoted.hyperparameters.values["tuner/trial_id"] == first_round[2].trial_id

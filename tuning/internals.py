@@ -71,6 +71,32 @@ def set_project_dir(oracle, directory: str, project_name: str) -> None:
     oracle._set_project_dir(directory, project_name)
 
 
+def override_end_trial(oracle, after) -> None:
+    """Calls `after(trial)` each time `oracle` has ended a trial (`Oracle.end_trial`, the method
+    a tuner and keras-tuner's chief servicer both call; keras-tuner has no hook for it)."""
+    end_trial = oracle.end_trial
+
+    def end_then(trial):
+        result = end_trial(trial)
+        after(trial)
+        return result
+
+    oracle.end_trial = end_then
+
+
+def drop_first_round_entry(oracle, trial_id: str) -> bool:
+    """Takes `trial_id` out of the first round of its Hyperband bracket (`_brackets`, where
+    `HyperbandOracle` counts a round's trials), so the round draws another configuration in its
+    place. Returns whether it was there."""
+    for bracket in getattr(oracle, "_brackets", []):
+        first = bracket["rounds"][0]
+        kept = [info for info in first if info["id"] != trial_id]
+        if len(kept) != len(first):
+            first[:] = kept
+            return True
+    return False
+
+
 def synchronized(function):
     """keras-tuner's `synchronized` (holds the oracle's lock, as its own methods do), imported
     only when first called."""

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from tuning.budget import format_duration
+from tuning.cost import MADDS_CAPPED
 from tuning.files import atomic_write_text
 
 STATS_FILE, TRIALS_FILE, BEST_FILE = "trial_stats.json", "trials.csv", "best_hyperparameters.json"
@@ -107,6 +108,7 @@ class TrialRecorder:
         self.ran: list[str] = []  # statuses of the trials this process ran
         self._search_started = time.monotonic()
         self.clock = None  # a `tuning.budget.SearchClock`: the line shows the budget left
+        self.redraws_refused = False  # Hyperband draws again for a refused trial: N grows
         self._epochs_before = _epochs_run(self.read_stats())
 
     def trial_started(self, trial) -> None:
@@ -182,6 +184,9 @@ class TrialRecorder:
     def _progress_line(self, trials, trial, stats: dict) -> str:
         trials = list(trials)
         ended = sum(t.status in ("COMPLETED", "FAILED") for t in trials)
+        planned = self.planned_trials
+        if self.redraws_refused:
+            planned += sum(MADDS_CAPPED in (t.message or "") for t in trials)
         best = best_completed_trial(trials)
         score = (
             f"val_accuracy {trial.score:.4f}"
@@ -202,7 +207,7 @@ class TrialRecorder:
                 f"{format_duration(self.clock.budget)} budget left"
             )
         return (
-            f"trial {ended}/{self.planned_trials} ({trial.trial_id}) {score} | {best_text} | "
+            f"trial {ended}/{planned} ({trial.trial_id}) {score} | {best_text} | "
             f"{format_duration(elapsed)} elapsed{eta}{left}"
         )
 

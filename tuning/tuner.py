@@ -18,7 +18,9 @@ from tuning.cost import MADDS_CAPPED, check_cost
 from tuning.data import SearchData
 from tuning.internals import (
     ModelBuiltHook,
+    drop_first_round_entry,
     hyperband_rounds,
+    override_end_trial,
     override_failure_check,
     retry_queue,
     served_oracle,
@@ -28,6 +30,7 @@ from tuning.records import ENDED
 from tuning.runtime import forget_custom_gradients, release_memory
 
 MAX_CONSECUTIVE_FAILED = 5  # trials failing in a row (a fault in the setup) stop the search
+MAX_REDRAWS = 100  # refused draws Hyperband replaces, per search (a space all over the cap ends)
 IDLE_WAIT_SECONDS = 1.0  # between a worker's asks while the oracle has no trial ready
 
 
@@ -130,6 +133,8 @@ def make_tuner(config: SearchConfig, hypermodel, data: SearchData, space, log, w
     tuner.max_madds = config.max_madds
     if isinstance(tuner.oracle, kt.Oracle):  # not a worker's client: the chief's or our own
         override_failure_check(tuner.oracle, lambda: check_consecutive_failures(tuner.oracle))
+        if isinstance(tuner.oracle, kt.oracles.HyperbandOracle):
+            redraw_refused(tuner.oracle)
         if config.recipes:
             draw_recipes_first(tuner.oracle, getattr(hypermodel, "recipes", {}))
     planned = plan(served_oracle(tuner.oracle), config)
@@ -140,7 +145,7 @@ def make_tuner(config: SearchConfig, hypermodel, data: SearchData, space, log, w
         "train_images": len(data.train),
         "validation_images": len(data.validation),
     }
-    tuner.recorder = TrialRecorder(
+    recorder = TrialRecorder(
         config.run_dir,
         *planned,
         describe,
@@ -148,6 +153,8 @@ def make_tuner(config: SearchConfig, hypermodel, data: SearchData, space, log, w
         exports=worker is None,
         who=worker or "",
     )
+    recorder.redraws_refused = config.tuner == "hyperband" and not config.preset
+    tuner.recorder = recorder
     return tuner
 
 
@@ -158,6 +165,24 @@ def _strategy(config: SearchConfig):
     import tensorflow as tf
 
     return tf.distribute.MirroredStrategy()
+
+
+def redraw_refused(oracle) -> None:
+    """Has Hyperband draw another configuration in place of one refused for its cost.
+
+    Hyperband promotes from a round only while more of its trials completed than the next round
+    throws away: a first round of 9 with one refused trial promotes 2 instead of 3, and its last
+    round (the full budget) never runs. A refused configuration never trained, so the round
+    draws a new one instead, up to MAX_REDRAWS per search.
+    """
+
+    def after(trial):
+        refused = trial.status == "FAILED" and MADDS_CAPPED in (trial.message or "")
+        redrawn = sum(MADDS_CAPPED in (t.message or "") for t in oracle.trials.values()) - 1
+        if refused and redrawn < MAX_REDRAWS and drop_first_round_entry(oracle, trial.trial_id):
+            oracle.save()
+
+    override_end_trial(oracle, after)
 
 
 def check_consecutive_failures(oracle) -> None:
