@@ -24,7 +24,7 @@ from benchmarks.machine import RESULTS
 
 # The README's first command after `pip install . &&` (tests/test_readme.py keeps them equal).
 QUICKSTART = (
-    "search --method scratch --data synthetic --train-size 4000 --max-epochs 4 --max-madds 25M"
+    "search --method scratch --data synthetic --train-size 4000 --max-epochs 3 --max-madds 25M"
 ).split()
 
 
