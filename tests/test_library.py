@@ -14,6 +14,7 @@ def _readme_example() -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
+@pytest.mark.slow  # a search and a report: a minute, which the default suite's 10 cannot spare
 def test_the_readme_library_example_runs_on_arrays_in_memory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     names: dict = {}
