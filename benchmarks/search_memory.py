@@ -8,7 +8,8 @@ defaults otherwise) with an empty cache folder, reads the search process's resid
 (`VmRSS` in `/proc/<pid>/status`) every half second, and stops the search (SIGINT, as Ctrl-C) once
 `--trials` trials have ended. Reports the peak while the cache is built (until the first trial
 starts), the peak over the trials, RSS at each trial's end, and the kernel's own high-water mark
-(`VmHWM`). `--code` runs the search from another checkout (e.g. a `git worktree` of an older
+(`VmHWM`). `--minutes M` stops it by then and records how far it got, marked incomplete.
+`--code` runs the search from another checkout (e.g. a `git worktree` of an older
 commit), for before and after. Writes `benchmarks/results/search-memory-<label>-<date>.json`.
 """
 
@@ -33,11 +34,17 @@ def main(argv=None) -> None:
     parser.add_argument("--trials", type=int, default=5, help="trials to run before stopping")
     parser.add_argument("--code", default=str(ROOT), help="checkout whose `tuning` runs")
     parser.add_argument("--label", default="after")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="stop by then and record what was measured, marked incomplete (default: no limit)",
+    )
     args = parser.parse_args(argv)
     command = ["search", "--method", "finetune", "--data", "synthetic", "--weights", "none"]
     command += ["--train-size", str(args.train_size)] if args.train_size else []
     with tempfile.TemporaryDirectory() as work:
-        record = watch(command, Path(args.code), Path(work), args.trials)
+        record = watch(command, Path(args.code), Path(work), args.trials, args.minutes)
     from tuning.runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()  # for the machine's facts
@@ -53,8 +60,11 @@ def main(argv=None) -> None:
     save_result(f"search-memory-{args.label}", record)
 
 
-def watch(command: list[str], code: Path, work: Path, trials: int) -> dict:
-    """Runs the search from `code`, sampling its RSS until `trials` trials have ended."""
+def watch(command: list[str], code: Path, work: Path, trials: int, minutes: float | None) -> dict:
+    """Runs the search from `code`, sampling its RSS until `trials` trials have ended.
+
+    Past `minutes` the search is stopped and the record says how far it got (`complete` false).
+    """
     env = {
         **os.environ,
         "CIFAR_TUNE_CACHE": str(work / "cache"),
@@ -71,6 +81,7 @@ def watch(command: list[str], code: Path, work: Path, trials: int) -> dict:
         stderr=subprocess.STDOUT,
     )
     start, samples, trial_ends, first_trial = time.monotonic(), [], [], None
+    out_of_time = False
     try:
         while process.poll() is None:
             status = _status(process.pid)
@@ -87,7 +98,8 @@ def watch(command: list[str], code: Path, work: Path, trials: int) -> dict:
                     f"{now:.0f} s: {len(ended)} trials ended, RSS {trial_ends[-1][1]:.0f} MB",
                     flush=True,
                 )
-            if len(ended) >= trials:
+            out_of_time = minutes is not None and now > minutes * 60
+            if len(ended) >= trials or out_of_time:
                 process.send_signal(signal.SIGINT)
                 process.wait(timeout=600)
                 break
@@ -96,16 +108,19 @@ def watch(command: list[str], code: Path, work: Path, trials: int) -> dict:
         if process.poll() is None:
             process.kill()
         log.close()
-    if len(trial_ends) < trials:
+    if len(trial_ends) < trials and not out_of_time:
         tail = (work / "search.log").read_text().strip().splitlines()[-5:]
         sys.exit(f"the search ended after {len(trial_ends)} trials: " + " | ".join(tail))
     caching = [rss for t, rss in samples if first_trial is None or t < first_trial]
     during = [rss for t, rss in samples if first_trial is not None and t >= first_trial]
     return {
+        "complete": len(trial_ends) >= trials,
         "trials": trials,
+        "trials_ended": len(trial_ends),
+        "seconds_run": now,
         "seconds_to_first_trial": first_trial,
         "peak_rss_mb_caching": round(max(caching, default=0)),
-        "peak_rss_mb_trials": round(max(during, default=0)),
+        "peak_rss_mb_trials": round(max(during, default=0)) if during else None,
         "vm_hwm_mb": round(hwm),
         "rss_mb_at_trial_ends": [round(rss) for _, rss in trial_ends],
         "seconds_at_trial_ends": [t for t, _ in trial_ends],

@@ -40,7 +40,7 @@ class BackboneHyperModel(kt.HyperModel):
         raise NotImplementedError
 
     def image_model(self, model: keras.Model) -> keras.Model:
-        ready_to_save(model)
+        build_optimizers(model)
         if self.features is None:
             return model
         return with_backbone(model, self.features.backbone, self.input_size, model.name)
@@ -66,10 +66,13 @@ def classifier_head(x, units: int, dropout: float, dense_layers: int = 1):
     return layers.Dense(NUM_CLASSES, activation="softmax", name="predictions")(x)
 
 
-def ready_to_save(model: keras.Model) -> keras.Model:
-    """Builds any optimizer of `model` or its sub-models that never stepped (e.g. compiled for a
-    phase that did not run), so that the saved file reloads without Keras's warning about
-    skipping its variables."""
+def build_optimizers(model: keras.Model) -> keras.Model:
+    """Builds any optimizer of `model` or its sub-models that never stepped.
+
+    Keras saves a model's optimizer state (moments, step count) with its weights and, loading
+    them, skips that state when the optimizer has no variables yet. Built at compile time, a trial
+    Hyperband promotes (rebuilt, then its parent's checkpoint loaded) continues with its parent's
+    optimizer state instead of a fresh one, and a saved model reloads without Keras's warning."""
     for part in [model, *(layer for layer in model.layers if isinstance(layer, keras.Model))]:
         optimizer = getattr(part, "optimizer", None)
         if optimizer is not None and not optimizer.built:
@@ -99,4 +102,4 @@ def compile_classifier(
         ),
         metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")],
     )
-    return model
+    return build_optimizers(model)

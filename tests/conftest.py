@@ -39,6 +39,25 @@ def run_cli(*args, module="tuning", timeout=900):
     )
 
 
+def run_python(code: str, *, without=(), timeout=300, **env) -> str:
+    """Runs `code` in a fresh interpreter (environment minus `without`, plus `env`).
+
+    Fails the test, with the child's stderr, unless it exits 0; returns its last line of output.
+    """
+    environment = {k: v for k, v in os.environ.items() if k not in without}
+    environment.update(env)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+
+
 def start_cli(*args, log: Path, module="tuning") -> subprocess.Popen:
     """Starts `python -m tuning ARGS` as a user would, its output (both streams) to `log`."""
     with open(log, "w") as out:

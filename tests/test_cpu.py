@@ -1,13 +1,11 @@
 """oneDNN on wherever TensorFlow would leave it off, unless the user chose; the CPU recorded."""
 
 import json
-import os
 import platform
-import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import run_python
 
 REPORT = (
     "import json, tuning, tensorflow\n"
@@ -24,22 +22,9 @@ needs_linux_x86 = pytest.mark.skipif(
 
 def _fresh_process(code: str, **env) -> dict:
     """`code` in a fresh interpreter whose environment lacks TF_ENABLE_ONEDNN_OPTS unless given."""
-    environment = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("TF_ENABLE_ONEDNN_OPTS", "CIFAR_TUNE_SET_ONEDNN")
-    }
-    environment.update(env)
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=environment,
-        timeout=120,
+    return json.loads(
+        run_python(code, without=("TF_ENABLE_ONEDNN_OPTS", "CIFAR_TUNE_SET_ONEDNN"), **env)
     )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @needs_linux_x86

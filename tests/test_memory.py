@@ -1,12 +1,9 @@
 """Where tensor memory goes: malloc, given back between trials (the default), or TF's pool."""
 
-import os
 import platform
-import subprocess
-import sys
 
 import pytest
-from conftest import ROOT
+from conftest import run_python
 
 SETTING = "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"
 PROBE = """
@@ -32,19 +29,9 @@ print(tf.config.experimental.get_memory_info("CPU:0")["peak"], before, held, rss
 
 def _probe(setting: str | None) -> tuple[int, float, float, float, str]:
     """(TensorFlow pool's peak bytes, RSS MB before / after freeing / after release, released)."""
-    env = {k: v for k, v in os.environ.items() if k != SETTING}
-    if setting is not None:
-        env[SETTING] = setting
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    peak, before, held, after, released = done.stdout.strip().splitlines()[-1].split()
+    env = {} if setting is None else {SETTING: setting}
+    line = run_python(PROBE, without=(SETTING,), **env)
+    peak, before, held, after, released = line.split()
     return int(peak), float(before), float(held), float(after), released
 
 

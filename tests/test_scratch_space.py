@@ -44,6 +44,24 @@ def test_a_promoted_trial_resumes_its_schedule_where_an_uninterrupted_run_is(sch
     np.testing.assert_allclose(whole, [rate_at(schedule, peak, e, 4) for e in range(4)], rtol=1e-6)
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_a_promoted_trial_continues_with_its_parents_optimizer_state(tmp_path, optimizer):
+    """A fresh Adam at the schedule's peak kicks every weight by the full rate; a trial
+    Hyperband promotes must go on with its parent's moments and step count."""
+    values = {"optimizer": optimizer, "schedule": "one_cycle", "sgd_learning_rate": 0.1}
+    hypermodel, hp, parent = _scratch(**values)
+    _rates(hypermodel, hp, parent, epochs=2)
+    checkpoint = tmp_path / "checkpoint.weights.h5"
+    parent.save_weights(checkpoint)  # what keras-tuner keeps of a trial's best epoch
+    _, _, promoted = _scratch(**values)
+    promoted.load_weights(checkpoint)  # how keras-tuner's Hyperband rebuilds a promoted trial
+    assert int(promoted.optimizer.iterations) == 2 * 2  # 2 epochs of 2 batches
+    state = [np.asarray(v) for v in parent.optimizer.variables]
+    assert any(np.abs(v).max() > 0 for v in state[2:])  # moments (or momentum) that moved
+    for saved, loaded in zip(state, promoted.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(loaded), saved)
+
+
 def test_schedules_span_the_budget_they_are_given():
     assert rate_at("constant", 0.1, 7, 8) == 0.1
     assert rate_at("one_cycle", 1.0, 0, 100) < 0.1  # starts low
