@@ -120,7 +120,7 @@ def watch(command: list[str], code: Path, work: Path, trials: int, minutes: floa
         "seconds_run": now,
         "seconds_to_first_trial": first_trial,
         "peak_rss_mb_caching": round(max(caching, default=0)),
-        "peak_rss_mb_trials": round(max(during, default=0)) if during else None,
+        "peak_rss_mb_trials": round(max(during)) if during else None,
         "vm_hwm_mb": round(hwm),
         "rss_mb_at_trial_ends": [round(rss) for _, rss in trial_ends],
         "seconds_at_trial_ends": [t for t, _ in trial_ends],

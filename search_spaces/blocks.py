@@ -40,7 +40,6 @@ class BackboneHyperModel(kt.HyperModel):
         raise NotImplementedError
 
     def image_model(self, model: keras.Model) -> keras.Model:
-        build_optimizers(model)
         if self.features is None:
             return model
         return with_backbone(model, self.features.backbone, self.input_size, model.name)
@@ -66,20 +65,6 @@ def classifier_head(x, units: int, dropout: float, dense_layers: int = 1):
     return layers.Dense(NUM_CLASSES, activation="softmax", name="predictions")(x)
 
 
-def build_optimizers(model: keras.Model) -> keras.Model:
-    """Builds any optimizer of `model` or its sub-models that never stepped.
-
-    Keras saves a model's optimizer state (moments, step count) with its weights and, loading
-    them, skips that state when the optimizer has no variables yet. Built at compile time, a trial
-    Hyperband promotes (rebuilt, then its parent's checkpoint loaded) continues with its parent's
-    optimizer state instead of a fresh one, and a saved model reloads without Keras's warning."""
-    for part in [model, *(layer for layer in model.layers if isinstance(layer, keras.Model))]:
-        optimizer = getattr(part, "optimizer", None)
-        if optimizer is not None and not optimizer.built:
-            optimizer.build(part.trainable_variables)
-    return model
-
-
 def compile_classifier(
     model: keras.Model,
     learning_rate: float,
@@ -90,6 +75,10 @@ def compile_classifier(
     """Sparse cross-entropy (label-smoothed if asked), tracking accuracy and top-5 accuracy.
 
     `optimizer` is a name of `training.OPTIMIZERS` (Adam by default), or an optimizer to keep.
+    The optimizer is built here, not at the first step: Keras saves its state (moments, step
+    count) with the weights but loads it only into a built optimizer. So a trial Hyperband
+    promotes (rebuilt, then its parent's checkpoint loaded) goes on with its parent's optimizer
+    state instead of a fresh one, and a saved model reloads without Keras's warning.
     """
     if isinstance(optimizer, str):
         optimizer = make_optimizer(optimizer, learning_rate, weight_decay)
@@ -102,4 +91,6 @@ def compile_classifier(
         ),
         metrics=["accuracy", keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")],
     )
-    return build_optimizers(model)
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    return model

@@ -6,7 +6,7 @@ import keras
 import keras_tuner as kt
 from keras import layers
 
-from search_spaces.blocks import NUM_CLASSES, build_optimizers, classifier_head, compile_classifier
+from search_spaces.blocks import NUM_CLASSES, classifier_head, compile_classifier
 from search_spaces.training import OPTIMIZERS, SCHEDULES, scheduler
 
 MAX_FILTERS = 256
@@ -165,8 +165,7 @@ class ScratchCNN(kt.HyperModel):
     def image_model(self, model: keras.Model) -> keras.Model:
         """The trained model as one taking images (it is one already: no feature cache here),
         with plain sparse cross-entropy as its loss, so the saved file loads without our code."""
-        compile_classifier(model, 0.0, optimizer=model.optimizer)
-        return build_optimizers(model)
+        return compile_classifier(model, 0.0, optimizer=model.optimizer)
 
 
 def plain_features(x, conv_blocks: int, base_filters: int, convs_per_block: int, batch_norm: bool):

@@ -3,7 +3,7 @@
 A schedule is a function of the epoch index over the whole budget (the search's `--max-epochs`,
 a report's `--epochs`), not of the steps one `fit` call runs: Keras passes the absolute epoch to
 `LearningRateScheduler`, so a trial Hyperband promotes (resumed at `initial_epoch`, its parent's
-weights and optimizer state loaded: `blocks.build_optimizers`) continues the same curve at the
+weights and optimizer state loaded: `blocks.compile_classifier`) continues the same curve at the
 rate an uninterrupted run has at that epoch. The rate
 changes at epoch starts; each epoch takes the curve's value at its midpoint.
 """
