@@ -79,6 +79,7 @@ def watch(command: list[str], code: Path, work: Path, trials: int, minutes: floa
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=_default_sigint,
     )
     start, samples, trial_ends, first_trial = time.monotonic(), [], [], None
     out_of_time = False
@@ -101,7 +102,10 @@ def watch(command: list[str], code: Path, work: Path, trials: int, minutes: floa
             out_of_time = minutes is not None and now > minutes * 60
             if len(ended) >= trials or out_of_time:
                 process.send_signal(signal.SIGINT)
-                process.wait(timeout=600)
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:  # the record is kept; the process is killed below
+                    print("the search did not stop within 60 s of SIGINT: killing it", flush=True)
                 break
             time.sleep(0.5)
     finally:
@@ -127,6 +131,14 @@ def watch(command: list[str], code: Path, work: Path, trials: int, minutes: floa
         "log": (work / "search.log").read_text().strip().splitlines()[-12:],
         "samples": samples[::10],
     }
+
+
+def _default_sigint() -> None:
+    """In the search's process, before it starts: SIGINT as Ctrl-C, even when this benchmark runs
+    in the background of a shell (`cmd &`), which starts it with SIGINT ignored: Python then leaves
+    it ignored and the search would never stop (seen: the 2026-12-01 runs went on to a sixth trial).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _status(pid: int) -> dict | None:
