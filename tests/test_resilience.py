@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import ROOT, run_cli, tree_digest
+from conftest import ROOT, run_cli, run_python, tree_digest
 
 from tuning.config import SearchConfig
 from tuning.errors import UsageError
@@ -135,6 +135,29 @@ def test_ctrl_c_during_a_long_epoch_ends_the_process_within_5_seconds(tmp_path):
     [trial] = pd.read_csv(run_dir / "trials.csv").itertuples()
     assert trial.status == "COMPLETED" and trial.epochs_run == 1
     assert trial.seconds > 20  # the interrupted epoch was a long one
+
+
+def test_a_ctrl_c_raised_inside_a_finalizer_is_recorded_without_a_traceback():
+    """Python prints a KeyboardInterrupt raised in `__del__` (TensorFlow's weakref callbacks) as
+    "Exception ignored" with a traceback; a search records it and stops quietly instead."""
+    code = (
+        "import io, os, signal, sys\n"
+        "from tuning import interrupt\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal\n"
+        "class Finalized:\n"
+        "    def __del__(self):\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        len('the handler runs here, inside __del__')\n"
+        "sys.stderr = io.StringIO()\n"
+        "with interrupt.recorded():\n"
+        "    Finalized()\n"
+        "    try:\n"
+        "        interrupt.raise_if_interrupted()\n"
+        "        print('lost', repr(sys.stderr.getvalue()))\n"
+        "    except KeyboardInterrupt:\n"
+        "        print('recorded', repr(sys.stderr.getvalue()))\n"
+    )
+    assert run_python(code) == "recorded ''"
 
 
 def test_a_swallowed_ctrl_c_still_ends_the_command_within_seconds(tmp_path):

@@ -2,9 +2,10 @@
 
 Two things stand between a Ctrl-C and the shell prompt:
 - Python raises KeyboardInterrupt wherever the main thread happens to be; when that is a weakref
-  callback or `__del__` inside TensorFlow, the exception is printed as "ignored" and the search
-  runs on. So the handler also records the interrupt, and the search checks the record at every
-  epoch end and trial boundary (`recorded`, `raise_if_interrupted`).
+  callback or `__del__` inside TensorFlow, Python prints it with a traceback as "Exception ignored"
+  and the search runs on. So the handler also records the interrupt, the search checks the record
+  at every epoch end and trial boundary (`recorded`, `raise_if_interrupted`), and such a recorded
+  interrupt is not printed (the user pressed Ctrl-C; a traceback would tell them nothing).
 - The main thread sees the signal only between two Python bytecodes, so a long TensorFlow op (one
   training step of a large model) delays it; and once the command has printed its last line,
   Python's exit tears TensorFlow down while its threads finish queued work (seen: up to a minute
@@ -43,10 +44,19 @@ def recorded():
         return
     _interrupted.clear()
     signal.signal(signal.SIGINT, _handle)
+    print_unraisable = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: (
+        None if _is_recorded(unraisable.exc_type) else print_unraisable(unraisable)
+    )
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        sys.unraisablehook = print_unraisable
+
+
+def _is_recorded(exc_type: type) -> bool:
+    return issubclass(exc_type, KeyboardInterrupt) and _interrupted.is_set()
 
 
 def _handle(signum, frame):
