@@ -14,7 +14,9 @@ RESULTS = Path(__file__).parent / "results"
 def save_result(name: str, record: dict, folder: Path = RESULTS) -> Path:
     """Writes `folder/<name>-<date>.json` with the date and this machine's facts added."""
     date = datetime.date.today().isoformat()
-    record = {"benchmark": name, "date": date, **record, "machine": machine_facts()}
+    machine = machine_facts()
+    record = {"benchmark": name, "date": date, **record, "holds_for": holds_for(machine)}
+    record["machine"] = machine
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}-{date}.json"
@@ -29,13 +31,14 @@ def machine_facts() -> dict:
     import keras
     import tensorflow as tf
 
-    from tuning.cpu import cpu_facts, onednn_line, onednn_on
+    from tuning.cpu import cpu_facts, onednn_line, onednn_on, tensorflow_enables_onednn
 
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {
         **cpu_facts(),
         "onednn": onednn_on(),
         "onednn_setting": onednn_line(),
+        "tensorflow_alone_enables_onednn": tensorflow_enables_onednn(),
         "memory_gib": round(memory, 1),
         "gpus": len(tf.config.list_physical_devices("GPU")),
         "python": platform.python_version(),
@@ -44,6 +47,19 @@ def machine_facts() -> dict:
         "platform": platform.platform(),
         "allocator": _allocator(),
     }
+
+
+def holds_for(machine: dict) -> str:
+    """The hosts a result's figures hold for, in words: TensorFlow's kernels, and whether oneDNN
+    runs without cifar-tune, depend on the CPU's vector extensions (`tuning.cpu`), so times carry
+    over only to CPUs of the same kind and core count."""
+    tensorflow = "turns" if machine["tensorflow_alone_enables_onednn"] else "leaves"
+    on_off = "on" if machine["tensorflow_alone_enables_onednn"] else "off"
+    return (
+        f"{machine['cores']}-core {machine['cpu_kind']} CPUs like this one ({machine['cpu']}), "
+        f"where TensorFlow alone {tensorflow} oneDNN {on_off}; here {machine['onednn_setting']}. "
+        "Expect other times on other CPUs."
+    )
 
 
 def _allocator() -> str:

@@ -85,6 +85,20 @@ def test_onednn_benchmark_compares_tensorflows_choice_with_ours(tmp_path):
     assert machine["onednn"] is True and "avx2" in machine["cpu_features"]
 
 
+def test_every_result_says_which_hosts_its_figures_hold_for(tmp_path):
+    from benchmarks.machine import save_result
+    from tuning.cpu import cpu_kind, tensorflow_enables_onednn
+
+    record = json.loads(save_result("check", {"seconds": 1.0}, tmp_path).read_text())
+    alone = "turns oneDNN on" if tensorflow_enables_onednn() else "leaves oneDNN off"
+    assert record["machine"]["tensorflow_alone_enables_onednn"] is tensorflow_enables_onednn()
+    assert (
+        f"{cpu_kind()} CPUs" in record["holds_for"]
+        and f"TensorFlow alone {alone}" in (record["holds_for"])
+    )
+    assert record["machine"]["onednn_setting"] in record["holds_for"]
+
+
 def test_the_readme_quick_start_is_the_benchmarked_command():
     from conftest import ROOT
 
