@@ -39,6 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seeds", type=int, default=1, help="retrain with this many seeds; metrics get mean +- std"
     )
+    parser.add_argument(
+        "--train-on-validation",
+        action="store_true",
+        help="train the final model on train + validation for the epochs the search found "
+        "best (default: the training split, validation held out for early stopping)",
+    )
+    parser.add_argument(
+        "--tta",
+        action="store_true",
+        help="test-time augmentation: average the predictions for each image and its mirror",
+    )
     parser.add_argument("--out", default="runs", help="the searches' run directory (default runs/)")
     parser.add_argument("-q", "--quiet", action="store_true")
     return parser
@@ -65,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             args.epochs,
             args.seeds,
             log=None if args.quiet else (lambda line: print(line, flush=True)),
+            train_on_validation=args.train_on_validation,
+            tta=args.tta,
         )
         print(f"report: {folder / 'index.html'}")
         return 0

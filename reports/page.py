@@ -66,7 +66,8 @@ def write_index(folder: Path, metrics: dict, report) -> None:
     links = " | ".join(f"<a href='{f}'>{f}</a>" for f in FILES)
     worst = report.iloc[:-3].sort_values("f1-score").head(10)
     body = (
-        f"<p>Test split evaluated once. Data: {html.escape(str(metrics['data']))}.</p>"
+        f"<p>Test split evaluated once. Data: {html.escape(str(metrics['data']))}. "
+        f"{html.escape(training_line(metrics))}</p>"
         f"<h2>Metrics</h2><table>{rows}</table>{seeds}"
         f"<h2>Hyperparameters</h2><table>{hps}</table>{images}"
         f"<h2>Hardest classes</h2>{worst.to_html(float_format=lambda x: f'{x:.3f}')}"
@@ -74,6 +75,18 @@ def write_index(folder: Path, metrics: dict, report) -> None:
     )
     title = f"cifar-tune report: {metrics['method']} rank {metrics['rank']}"
     (folder / "index.html").write_text(page(title, body))
+
+
+def training_line(metrics: dict) -> str:
+    """How the reported model was trained and tested, in one sentence."""
+    images = metrics.get("train_images")
+    if metrics.get("train_on_validation"):
+        line = f"Trained on train + validation ({images} images) for {metrics['epochs']} epochs"
+        line += ", no early stopping"
+    else:
+        line = f"Trained on the search's training split ({images} images), validation held out"
+    tta = "the mean over each image and its mirror (flip TTA)" if metrics.get("tta") else "once"
+    return f"{line}; each test image predicted {tta}."
 
 
 def _fmt(value) -> str:

@@ -17,13 +17,15 @@ def _pyplot():
 
 
 def plot_curves(history: dict, path: Path, title: str) -> None:
-    """Loss and accuracy per epoch, train vs validation, as the seed write-up plots them."""
+    """Loss and accuracy per epoch, train vs validation (when held out), as the seed write-up
+    plots them."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     epochs = np.arange(1, len(history["loss"]) + 1)
     for ax, metric in zip(axes, ("loss", "accuracy")):
         ax.plot(epochs, history[metric], "o-", label="train")
-        ax.plot(epochs, history[f"val_{metric}"], "o-", label="validation")
+        if f"val_{metric}" in history:
+            ax.plot(epochs, history[f"val_{metric}"], "o-", label="validation")
         ax.set(xlabel="epoch", ylabel=metric, title=f"{metric} vs epochs")
         ax.grid(alpha=0.3)
         ax.legend()

@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from reports.artifacts import write_artifacts
 from reports.metrics import mean_and_std, test_metrics
-from reports.retrain import retrain
+from reports.retrain import final_epochs, retrain, with_validation
 from reports.runs import Configuration, read_search
 from reports.test_split import load_test_split
-from tuning.data import load_search_data, split_from_arrays
+from tuning.data import Split, load_search_data, split_from_arrays
 from tuning.errors import UsageError
 from tuning.features import load_backbone
 from tuning.identity import check_same_arrays
@@ -27,6 +28,26 @@ from tuning.pipeline import to_dataset
 from tuning.runtime import release_memory
 
 REPORT_DIR = "report"
+
+
+@dataclass(frozen=True)
+class Retraining:
+    """How a report retrains and tests each configuration.
+
+    Attributes:
+        epochs: the retraining budget (a schedule's span).
+        seeds: retrain with this many seeds (metrics get mean and std).
+        train_on_validation: train the final model on train + validation, for the epochs the
+            search found best (`retrain.final_epochs`), instead of holding validation out for
+            early stopping.
+        tta: test-time augmentation: the mean of the predictions for each test image and its
+            horizontal mirror.
+    """
+
+    epochs: int
+    seeds: int = 1
+    train_on_validation: bool = False
+    tta: bool = False
 
 
 def build_report(
@@ -40,9 +61,12 @@ def build_report(
     y_train=None,
     x_test=None,
     y_test=None,
+    train_on_validation: bool = False,
+    tta: bool = False,
 ) -> Path:
     """Retrains the `top` configurations of `out/name` for `epochs` (default: the search's
     max epochs) with `seeds` seeds each, evaluates each once on the test split, writes the report.
+    `train_on_validation` and `tta`: see `Retraining`.
 
     A search run on arrays (`run_search(config, x_train=..., y_train=...)`) is reported with the
     same training arrays (checked against the search's record) and test arrays passed here.
@@ -58,7 +82,7 @@ def build_report(
     )
     test = test if test is not None else load_test_split(config.data)
     backbone = load_backbone(config)
-    epochs = epochs or config.max_epochs
+    how = Retraining(epochs or config.max_epochs, seeds, train_on_validation, tta)
     staging = record.run_dir / f".{REPORT_DIR}.tmp-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
@@ -68,11 +92,9 @@ def build_report(
             if log:
                 log(
                     f"{name}: retraining rank {conf.rank} (trial {conf.trial_id}, search val "
-                    f"accuracy {conf.val_accuracy:.4f}) for up to {epochs} epochs, {seeds} seed(s)"
+                    f"accuracy {conf.val_accuracy:.4f}) {describe(how, conf, data)}"
                 )
-            metrics = report_configuration(
-                folder, record, conf, data, backbone, test, epochs, seeds
-            )
+            metrics = report_configuration(folder, record, conf, data, backbone, test, how)
             if log:
                 final = record.run_dir / REPORT_DIR / folder.relative_to(staging)
                 log(
@@ -96,17 +118,33 @@ def in_memory_splits(run_dir: Path, x_train, y_train, x_test, y_test) -> tuple:
     return train, split_from_arrays(x_test, y_test, "x_test / y_test")
 
 
+def describe(how: Retraining, conf: Configuration, data) -> str:
+    """What a retraining does, in words, for the progress line."""
+    if how.train_on_validation:
+        epochs = final_epochs(conf.trained_epochs, conf.best_epochs, how.epochs)
+        trained = f"on train + validation ({len(data.train) + len(data.validation)} images) "
+        trained += f"for {epochs} epochs"
+    else:
+        trained = f"on {len(data.train)} images for up to {how.epochs} epochs"
+    flips = ", tested with flip TTA" if how.tta else ""
+    return f"{trained}, {how.seeds} seed(s){flips}"
+
+
 def report_configuration(
-    folder: Path, record, conf: Configuration, data, backbone, test, epochs: int, seeds: int
+    folder: Path, record, conf: Configuration, data, backbone, test, how: Retraining
 ) -> dict:
     """Retrains one configuration per seed; the first seed's model gives the files."""
     import keras
 
     config, names = record.config, label_names()
+    fixed_epochs = None
+    if how.train_on_validation:
+        data = with_validation(data)
+        fixed_epochs = final_epochs(conf.trained_epochs, conf.best_epochs, how.epochs)
     runs, kept = [], None
-    for seed in range(config.seed, config.seed + seeds):
-        retrained = retrain(config, conf.values, data, backbone, epochs, seed)
-        probabilities = retrained.model.predict(to_dataset(test, 512), verbose=0)
+    for seed in range(config.seed, config.seed + how.seeds):
+        retrained = retrain(config, conf.values, data, backbone, how.epochs, seed, fixed_epochs)
+        probabilities = predict(retrained.model, test, how.tta)
         runs.append(_metrics(probabilities, test, retrained, names))
         if kept is None:
             kept = (retrained, probabilities)
@@ -123,14 +161,26 @@ def report_configuration(
         **({"backbone": config.backbone} if config.method != "scratch" else {}),
         "search_val_accuracy": conf.val_accuracy,
         "data": data.source,
+        "train_images": len(data.train),
+        "train_on_validation": how.train_on_validation,
+        "tta": how.tta,
         "test_images": len(test),
         "hyperparameters": conf.values,
     }
-    if seeds > 1:
+    if how.seeds > 1:
         metrics["over_seeds"] = mean_and_std(runs)
         metrics["per_seed"] = runs
     write_artifacts(folder, retrained, probabilities, test, metrics, names)
     return metrics
+
+
+def predict(model, test, tta: bool = False):
+    """Class probabilities for `test`; with `tta`, averaged with those of the mirrored images."""
+    probabilities = model.predict(to_dataset(test, 512), verbose=0)
+    if tta:
+        mirrored = Split(test.images[:, :, ::-1], test.fine, test.coarse)
+        probabilities = (probabilities + model.predict(to_dataset(mirrored, 512), verbose=0)) / 2
+    return probabilities
 
 
 def _metrics(probabilities, test, retrained, names) -> dict:

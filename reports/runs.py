@@ -20,6 +20,8 @@ class Configuration:
     trial_id: str
     values: dict
     val_accuracy: float
+    trained_epochs: int | None = None  # the budget the trial ran to (Hyperband's tuner/epochs)
+    best_epochs: int | None = None  # epochs up to its best validation score (best_step + 1)
 
 
 @dataclass(frozen=True)
@@ -35,12 +37,21 @@ class SearchRecord:
         )
         picked, seen = [], set()
         for row in done.itertuples():
-            values = _trial_values(self.run_dir, row.trial_id)
+            trial = _trial_record(self.run_dir, row.trial_id)
+            values = {k: v for k, v in trial["values"].items() if not k.startswith("tuner/")}
             key = json.dumps(values, sort_keys=True)
             if key not in seen:
                 seen.add(key)
+                best_step = trial["best_step"]
                 picked.append(
-                    Configuration(len(picked) + 1, row.trial_id, values, float(row.val_accuracy))
+                    Configuration(
+                        len(picked) + 1,
+                        row.trial_id,
+                        values,
+                        float(row.val_accuracy),
+                        trial["values"].get("tuner/epochs", self.config.max_epochs),
+                        None if best_step is None else int(best_step) + 1,
+                    )
                 )
             if len(picked) == top:
                 break
@@ -68,11 +79,12 @@ def read_search(out: str | Path, name: str) -> SearchRecord:
     return SearchRecord(run_dir, config, trials)
 
 
-def _trial_values(run_dir: Path, trial_id: str) -> dict:
-    """Exact hyperparameter values (with their types) from keras-tuner's own trial record."""
+def _trial_record(run_dir: Path, trial_id: str) -> dict:
+    """{"values": exact hyperparameter values (with their types, `tuner/` ones included),
+    "best_step": the 0-based epoch of its best score or None} from keras-tuner's trial record."""
     path = run_dir / f"trial_{trial_id}" / "trial.json"
     try:
-        values = json.loads(path.read_text())["hyperparameters"]["values"]
-    except (OSError, ValueError, KeyError) as error:
+        record = json.loads(path.read_text())
+        return {"values": record["hyperparameters"]["values"], "best_step": record.get("best_step")}
+    except (OSError, ValueError, KeyError, TypeError) as error:
         raise UsageError(f"{path}: unreadable trial record ({type(error).__name__})") from None
-    return {k: v for k, v in values.items() if not k.startswith("tuner/")}

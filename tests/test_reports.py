@@ -137,6 +137,63 @@ def test_seeds_report_mean_and_std(runs, tmp_path):
     assert metrics["over_seeds"]["test_accuracy"]["std"] == pytest.approx(np.std(accuracies))
 
 
+def test_train_on_validation_and_tta_change_the_model_and_are_recorded(reported, tmp_path):
+    out = tmp_path / "runs"
+    shutil.copytree(reported / "scratch", out / "scratch", ignore=shutil.ignore_patterns("report"))
+    flags = "--method scratch --epochs 1 --train-on-validation --tta".split()
+    done = run_cli(*flags, "--out", out, module="reports")
+    assert done.returncode == 0, done.stderr
+    assert "on train + validation (1250 images) for 1 epochs" in done.stdout
+    assert "flip TTA" in done.stdout
+    plain = json.loads((reported / "scratch" / "report" / "metrics.json").read_text())
+    folder = out / "scratch" / "report"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert (plain["train_on_validation"], plain["tta"], plain["train_images"]) == (
+        False,
+        False,
+        1000,
+    )
+    assert (metrics["train_on_validation"], metrics["tta"], metrics["train_images"]) == (
+        True,
+        True,
+        1250,
+    )
+    assert metrics["test_loss"] != plain["test_loss"]
+    # validation was trained on: no score of it is passed off as held out
+    assert not any(c.startswith("val_") for c in pd.read_csv(folder / "history.csv").columns)
+    page = (folder / "index.html").read_text()
+    assert "train + validation (1250 images)" in page and "flip TTA" in page
+
+
+def test_tta_averages_each_image_with_its_mirror():
+    import keras
+
+    from reports.report import predict
+    from tuning.data import Split
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)
+    test = Split(images, np.zeros(6, np.int64), np.zeros(6, np.int64))
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(4, "softmax")]
+    )
+    once = model.predict(images.astype("float32"), verbose=0)
+    mirrored = model.predict(images[:, :, ::-1].astype("float32"), verbose=0)
+    assert not np.allclose(once, mirrored)
+    np.testing.assert_allclose(predict(model, test), once, rtol=1e-5)
+    np.testing.assert_allclose(predict(model, test, tta=True), (once + mirrored) / 2, rtol=1e-5)
+
+
+def test_a_final_model_trains_to_the_searchs_best_epoch_only_after_a_full_budget():
+    from reports.retrain import final_epochs
+
+    assert final_epochs(trained_epochs=9, best_epochs=7, budget=9) == 7
+    assert final_epochs(trained_epochs=3, best_epochs=3, budget=9) == 9  # a short rung: no guide
+    assert final_epochs(trained_epochs=9, best_epochs=None, budget=9) == 9
+    assert final_epochs(trained_epochs=9, best_epochs=9, budget=15) == 15  # report's --epochs
+
+
 def _one_line_exit_2(done):
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
