@@ -30,8 +30,9 @@ BACKBONE_NAMES = {
 }
 
 
-def _label(method: str, backbone: str = "vgg16") -> str:
-    return LABELS[method].format(BACKBONE_NAMES[backbone])
+def _label(method: str, backbone: str = "vgg16", alpha: float = 1.0) -> str:
+    width = "" if alpha == 1.0 else f"-{alpha:g}"
+    return LABELS[method].format(BACKBONE_NAMES[backbone] + width)
 
 
 def summary_rows(out: Path) -> list[dict]:
@@ -48,7 +49,9 @@ def summary_rows(out: Path) -> list[dict]:
         method = method_of(run_dir.name)
         rows.append(
             {
-                "method": _label(method, metrics.get("backbone", "vgg16"))
+                "method": _label(
+                    method, metrics.get("backbone", "vgg16"), metrics.get("alpha", 1.0)
+                )
                 + (" (seed preset)" if "-" in run_dir.name else ""),
                 "test loss": metrics["test_loss"],
                 "test accuracy": metrics["test_accuracy"],

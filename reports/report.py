@@ -158,7 +158,11 @@ def report_configuration(
         "search": str(record.run_dir),
         "rank": conf.rank,
         "trial_id": conf.trial_id,
-        **({"backbone": config.backbone} if config.method != "scratch" else {}),
+        **(
+            {"backbone": config.backbone, "alpha": config.alpha, "input_size": config.input_size}
+            if config.method != "scratch"
+            else {}
+        ),
         "search_val_accuracy": conf.val_accuracy,
         "data": data.source,
         "train_images": len(data.train),

@@ -31,11 +31,13 @@ def create_hypermodel(
     features=None,
     backbone: str = "vgg16",
     epochs: int = 9,
+    alpha: float = 1.0,
 ) -> kt.HyperModel:
     """The HyperModel of `method` ("scratch", "feature" or "finetune").
 
     `features` (a feature cache, see `blocks.BackboneHyperModel`) makes the backbone methods
-    train on cached activations; "scratch" has no backbone and ignores it and `backbone`.
+    train on cached activations; "scratch" has no backbone and ignores it, `backbone` and `alpha`
+    (the backbone's width).
     `epochs` is the span of a "scratch" learning-rate schedule (the search's `--max-epochs`,
     default 9 as there).
     """
@@ -43,11 +45,11 @@ def create_hypermodel(
         return scratch.ScratchCNN(epochs, name="scratch")
     if method == "feature":
         return feature_extraction.FeatureExtraction(
-            weights, input_size, features, backbone, name="feature"
+            weights, input_size, features, backbone, alpha, name="feature"
         )
     if method == "finetune":
         return finetune.FineTune(
-            weights, input_size, head_epochs, features, backbone, name="finetune"
+            weights, input_size, head_epochs, features, backbone, alpha, name="finetune"
         )
     raise ValueError(f"Expected `method` to be one of {list(METHODS)}. Received: {method!r}")
 

@@ -23,7 +23,10 @@ class BackboneSpec:
             is a point every path through the network crosses, so the layers above it form a
             model of their own (what fine-tuning from cached activations trains).
         unit: what one unit of unfreeze depth is.
-        weights_file: Keras's no-top ImageNet weights file, named in the offline message.
+        weights_file: Keras's no-top ImageNet weights file, named in the offline message;
+            "{alpha}" and "{rows}" stand for the width and the input size where Keras keeps
+            one file for each (`weights_file_for`).
+        widths: the widths (Keras's `alpha`) the backbone comes in with ImageNet weights.
     """
 
     name: str
@@ -32,6 +35,16 @@ class BackboneSpec:
     cuts: tuple[str, ...]
     unit: str
     weights_file: str
+    widths: tuple[float, ...] = (1.0,)
+
+    def weights_file_for(self, alpha: float, input_size: int) -> str:
+        """The file `weights="imagenet"` downloads: MobileNetV2 has one per width and per input
+        size of 96, 128, 160, 192 or 224, and takes the 224 one for any other size."""
+        rows = input_size if input_size in (96, 128, 160, 192, 224) else 224
+        return self.weights_file.format(alpha=float(alpha), rows=rows)
+
+    def describe(self, alpha: float) -> str:
+        return self.name if len(self.widths) == 1 else f"{self.name} (alpha {float(alpha)})"
 
 
 BACKBONES = {
@@ -67,7 +80,8 @@ BACKBONES = {
             "tf",
             ("out_relu", "block_12_add", "block_5_add", "block_2_add"),
             "stage",
-            "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+            "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{alpha}_{rows}_no_top.h5",
+            (0.35, 0.5, 0.75, 1.0, 1.3, 1.4),
         ),
     )
 }
@@ -142,7 +156,7 @@ class SmallMapConv2D(layers.Conv2D):
         )
 
 
-def load_base(backbone: str, weights: str, input_size: int) -> keras.Model:
+def load_base(backbone: str, weights: str, input_size: int, alpha: float = 1.0) -> keras.Model:
     """A backbone without its top, frozen, named `backbone`.
 
     Args:
@@ -150,9 +164,13 @@ def load_base(backbone: str, weights: str, input_size: int) -> keras.Model:
         weights: "imagenet" (Keras download, cached in ~/.keras/models), "none" (random), or a path
             to the backbone's no-top weights file.
         input_size: side of the square input.
+        alpha: the width, one of the backbone's `widths` (MobileNetV2's 0.35-1.4).
     """
     spec = BACKBONES[backbone]
+    if alpha not in spec.widths:
+        raise BackboneError(f"{backbone} comes in widths {list(spec.widths)}. Received: {alpha}")
     build = getattr(keras.applications, spec.application)
+    width = {"alpha": alpha} if len(spec.widths) > 1 else {}
     shape = (input_size, input_size, 3)
     try:
         with warnings.catch_warnings():  # MobileNetV2 warns that its weights are for 224x224
@@ -162,22 +180,23 @@ def load_base(backbone: str, weights: str, input_size: int) -> keras.Model:
                 weights="imagenet" if weights == "imagenet" else None,
                 input_shape=shape,
                 name=backbone,
+                **width,
             )
             if weights not in ("imagenet", "none"):
                 base.load_weights(weights)  # a mismatch raises; its warnings repeat it
     except Exception as error:  # download failures are bare Exceptions; bad files vary
-        raise BackboneError(_explain(spec, weights, error)) from None
+        raise BackboneError(_explain(spec, weights, alpha, input_size, error)) from None
     base.trainable = False
     return base
 
 
-def base_features(inputs, backbone: str, weights: str, input_size: int):
+def base_features(inputs, backbone: str, weights: str, input_size: int, alpha: float = 1.0):
     """Resizes (when `input_size` is not 32), preprocesses and runs a new frozen base.
 
     The base is called with `training=False` so that its batch normalisation stays in inference
     mode when its layers are unfrozen later (keras-io's transfer-learning guide).
     """
-    base = load_base(backbone, weights, input_size)
+    base = load_base(backbone, weights, input_size, alpha)
     return base(_preprocess(inputs, backbone, input_size), training=False)
 
 
@@ -255,14 +274,18 @@ def unfreeze_top(model: keras.Model, backbone: str, units: int) -> None:
         )
 
 
-def _explain(spec: BackboneSpec, weights: str, error: Exception) -> str:
+def _explain(
+    spec: BackboneSpec, weights: str, alpha: float, input_size: int, error: Exception
+) -> str:
     detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     if weights == "imagenet":
+        file = spec.weights_file_for(alpha, input_size)
         return (
-            f"could not download the {spec.name} ImageNet weights ({detail}); offline? use "
-            f"--weights PATH ({spec.weights_file}) or --weights none"
+            f"could not download the {spec.describe(alpha)} ImageNet weights ({detail}); "
+            f"offline? use --weights PATH ({file}) or --weights none"
         )
+    other_width = " (another width's file?)" if len(spec.widths) > 1 else ""
     return (
-        f"--weights {weights}: not {spec.name} no-top weights that fit this model "
-        f"({type(error).__name__}: {detail[:200]})"
+        f"--weights {weights}: not {spec.describe(alpha)} no-top weights that fit this "
+        f"model{other_width} ({type(error).__name__}: {detail[:200]})"
     )

@@ -15,7 +15,7 @@ NUM_CLASSES = 100
 class BackboneHyperModel(kt.HyperModel):
     """A HyperModel over a frozen backbone that can train on its cached activations.
 
-    `backbone` names one of `backbones.BACKBONES` (VGG-16 by default).
+    `backbone` names one of `backbones.BACKBONES` (VGG-16 by default), `alpha` its width.
     Without `features`, models take images and run the backbone in every step, as plain
     keras-tuner does. With `features` (an object with `backbone`, `input_size`, `shape(layer)` and
     `dataset(layer, split, flip)`; `tuning.features.FeatureCache` is one), `build` makes models
@@ -29,11 +29,12 @@ class BackboneHyperModel(kt.HyperModel):
         input_size: int = 32,
         features=None,
         backbone: str = "vgg16",
+        alpha: float = 1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.weights, self.input_size, self.features = weights, input_size, features
-        self.backbone = backbone
+        self.backbone, self.alpha = backbone, alpha
 
     def cached_layers(self) -> tuple[str, ...]:
         """The backbone layers whose activations this HyperModel's trials train from."""

@@ -69,9 +69,10 @@ class FineTune(BackboneHyperModel):
         head_epochs: int = 1,
         features=None,
         backbone: str = "vgg16",
+        alpha: float = 1.0,
         **kwargs,
     ):
-        super().__init__(weights, input_size, features, backbone, **kwargs)
+        super().__init__(weights, input_size, features, backbone, alpha, **kwargs)
         self.head_epochs = head_epochs
 
     def cached_layers(self) -> tuple[str, ...]:
@@ -90,7 +91,7 @@ class FineTune(BackboneHyperModel):
         if self.features is None:
             inputs = keras.Input((32, 32, 3), name="image")
             x = layers.RandomFlip("horizontal")(inputs) if flip else inputs
-            x = base_features(x, self.backbone, self.weights, self.input_size)
+            x = base_features(x, self.backbone, self.weights, self.input_size, self.alpha)
         else:
             cut = cut_layer(self.backbone, blocks)
             inputs = keras.Input(self.features.shape(cut), name=cut)

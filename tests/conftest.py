@@ -19,6 +19,15 @@ def _private_cache(tmp_path_factory):
 
 
 @pytest.fixture
+def mobilenet_035_weights():
+    """The ImageNet MobileNetV2-0.35 no-top weights of ../shared/data, or a skip saying why."""
+    path = SHARED_DATA / "mobilenet_v2_0.35_224_no_top.weights.h5"
+    if not path.is_file():
+        pytest.skip(f"ImageNet MobileNetV2-0.35 weights not found at {path}")
+    return path
+
+
+@pytest.fixture
 def real_samples():
     """The 20 real CIFAR-100 test pictures of ../shared/data, or a skip saying why."""
     folder = SHARED_DATA / "cifar100-test-samples"

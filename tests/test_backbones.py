@@ -42,3 +42,53 @@ def test_the_command_line_offers_exactly_the_backbones_the_search_spaces_have():
     from tuning.config import BACKBONES as OFFERED  # kept apart so --help needs no TensorFlow
 
     assert OFFERED == tuple(BACKBONES)
+
+
+def test_mobilenetv2_comes_in_kerass_widths_and_the_others_in_one():
+    from search_spaces import BackboneError
+    from tuning.config import WIDTHS, SearchConfig
+    from tuning.errors import ConfigError
+
+    assert WIDTHS["mobilenetv2"] == BACKBONES["mobilenetv2"].widths
+    narrow, wide = (load_base("mobilenetv2", "none", 32, alpha) for alpha in (0.35, 1.4))
+    assert narrow.count_params() * 10 < wide.count_params()
+    with pytest.raises(BackboneError, match="widths"):
+        load_base("mobilenetv2", "none", 32, alpha=0.6)
+    with pytest.raises(ConfigError, match="vgg16 has one width"):
+        SearchConfig(method="feature", backbone="vgg16", alpha=0.5)
+    with pytest.raises(ConfigError, match=r"comes in widths \[0.35"):
+        SearchConfig(method="feature", backbone="mobilenetv2", alpha=0.6)
+
+
+def test_each_width_names_the_file_kerass_download_would_fetch():
+    spec = BACKBONES["mobilenetv2"]
+    assert spec.weights_file_for(0.35, 96) == (
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_96_no_top.h5"
+    )
+    assert spec.weights_file_for(1, 32).endswith("_1.0_224_no_top.h5")  # Keras's fallback size
+    assert BACKBONES["vgg16"].weights_file_for(1.0, 96) == BACKBONES["vgg16"].weights_file
+
+
+def test_a_weights_file_of_another_width_is_refused_in_one_line(tmp_path):
+    weights = tmp_path / "mobilenet_v2_0.5.weights.h5"
+    load_base("mobilenetv2", "none", 32, alpha=0.5).save_weights(weights)
+    done = run_cli(
+        *"search --method feature --backbone mobilenetv2 --alpha 1.0 --weights".split(),
+        weights,
+        *"--data synthetic --train-size 1000 --max-epochs 1 --quiet --out".split(),
+        tmp_path / "runs",
+    )
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "mobilenetv2 (alpha 1.0)" in done.stderr and "another width" in done.stderr
+    assert not (tmp_path / "runs" / "feature" / "trial_0000").exists()
+
+
+def test_the_imagenet_mobilenetv2_035_file_loads_at_its_width_only(mobilenet_035_weights):
+    from search_spaces import BackboneError
+
+    for size in (32, 96):
+        base = load_base("mobilenetv2", str(mobilenet_035_weights), size, alpha=0.35)
+        assert base.get_layer(BACKBONES["mobilenetv2"].cuts[0]).output.shape[-1] == 1280
+    with pytest.raises(BackboneError, match="another width"):
+        load_base("mobilenetv2", str(mobilenet_035_weights), 32, alpha=0.5)

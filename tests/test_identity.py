@@ -72,3 +72,13 @@ def test_the_same_search_and_its_run_time_settings_resume(started):
     check_resumable(started)
     check_resumable(dataclasses.replace(started, max_trials=50, time_budget=60.0, verbose=0))
     check_resumable(dataclasses.replace(started, seed=9, overwrite=True))  # a fresh start
+
+
+def test_a_search_of_another_backbone_width_is_refused(tmp_path):
+    config = SearchConfig(
+        method="feature", backbone="mobilenetv2", alpha=0.35, out=str(tmp_path / "runs")
+    )
+    config.run_dir.mkdir(parents=True)
+    (config.run_dir / CONFIG_FILE).write_text(config_record(config))
+    with pytest.raises(UsageError, match=r"alpha 0.35 \(now 1.0\)"):
+        check_resumable(dataclasses.replace(config, alpha=1.0))

@@ -12,7 +12,15 @@ from pathlib import Path
 
 from tuning import interrupt
 from tuning.budget import parse_duration
-from tuning.config import BACKBONES, METHODS, PRESETS, TUNERS, SearchConfig, run_dir_name
+from tuning.config import (
+    BACKBONES,
+    METHODS,
+    PRESETS,
+    TUNERS,
+    WIDTHS,
+    SearchConfig,
+    run_dir_name,
+)
 from tuning.cost import parse_madds
 from tuning.errors import ConfigError, SearchFailed, UsageError
 
@@ -115,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--backbone",
         metavar="{" + ",".join(BACKBONES) + "}",
         help="feature, finetune: the ImageNet network (default %(default)s)",
+    )
+    model.add_argument(
+        "--alpha",
+        type=float,
+        help="mobilenetv2: its width, one of "
+        + ", ".join(map(str, WIDTHS["mobilenetv2"]))
+        + " (Keras's alpha; default %(default)s)",
     )
     model.add_argument(
         "--weights",

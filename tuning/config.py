@@ -14,6 +14,8 @@ TUNERS = ("hyperband", "random", "bayesian")
 PRESETS = ("seed",)
 DISTRIBUTIONS = ("none", "mirrored")
 BACKBONES = ("vgg16", "resnet50", "efficientnetb0", "mobilenetv2")  # search_spaces.BACKBONES
+# The widths (Keras's `alpha`) a backbone comes in, where it has several (its `widths`).
+WIDTHS = {"mobilenetv2": (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)}
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,10 @@ class SearchConfig:
         data: "keras", "synthetic" or a path to CIFAR-100.
         backbone: the ImageNet network of "feature" and "finetune": "vgg16" (default),
             "resnet50", "efficientnetb0" or "mobilenetv2".
-        weights: the backbone's weights: "imagenet", "none" or a path to a no-top weights file.
+        alpha: the backbone's width, Keras's `alpha` (MobileNetV2: 0.35, 0.5, 0.75, 1.0, 1.3 or
+            1.4); 1.0 for the others.
+        weights: the backbone's weights: "imagenet", "none" or a path to a no-top weights file
+            (of the same width).
         train_size: keep this many training images (stratified); None keeps all.
         val_size: validation images carved from the train set; None: 5,000 (less for small sets).
         input_size: side of the images the backbone methods see (32 keeps CIFAR's size).
@@ -70,6 +75,7 @@ class SearchConfig:
     batch_size: int = 128
     data: str = "keras"
     backbone: str = "vgg16"
+    alpha: float = 1.0
     weights: str = "imagenet"
     train_size: int | None = None
     val_size: int | None = None
@@ -120,6 +126,10 @@ class SearchConfig:
             )
         self._check_roles()
         _one_of("backbone", self.backbone, BACKBONES)
+        widths = WIDTHS.get(self.backbone, (1.0,))
+        if self.alpha not in widths:
+            has = f"comes in widths {list(widths)}" if len(widths) > 1 else "has one width, 1.0"
+            raise ConfigError(f"{{alpha}} {self.alpha!r}: {{backbone}} {self.backbone} {has}")
         if self.method == "scratch" and self.backbone != "vgg16":
             raise ConfigError(
                 "{backbone} is for {method} feature and finetune; scratch trains its own CNN"

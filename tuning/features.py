@@ -232,7 +232,7 @@ def load_backbone(config):
 
     keras.utils.set_random_seed(config.seed)
     try:
-        return load_base(config.backbone, config.weights, config.input_size)
+        return load_base(config.backbone, config.weights, config.input_size, config.alpha)
     except BackboneError as error:
         raise UsageError(str(error)) from None
 
@@ -256,6 +256,7 @@ def hypermodel_for(
         config.fine_tune_head_epochs,
         backbone=config.backbone,
         epochs=epochs or config.max_epochs,
+        alpha=config.alpha,
     )
     if backbone is not None and config.cache:
         hypermodel.features = FeatureCache(

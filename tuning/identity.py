@@ -29,6 +29,7 @@ IDENTITY = (
     "batch_size",
     "data",
     "backbone",
+    "alpha",
     "weights",
     "train_size",
     "val_size",
