@@ -101,8 +101,8 @@ def test_a_bad_space_file_stops_the_cli_before_the_run_directory_is_touched(tmp_
 
 
 @pytest.mark.parametrize("method", ["scratch", "feature", "finetune"])
-def test_the_readme_shows_each_default_space_as_printed(method):
+def test_the_docs_show_each_default_space_as_printed(method):
     from conftest import ROOT
 
-    readme = (ROOT / "README.md").read_text()
-    assert f"```toml\n{space_toml(method).strip()}\n```" in readme
+    page = (ROOT / "docs" / "search-spaces.md").read_text()
+    assert f"```toml\n{space_toml(method).strip()}\n```" in page
