@@ -45,8 +45,9 @@ def test_a_recipe_outside_a_narrowed_space_is_not_drawn():
     other = "residual" if recipe["architecture"] == "plain" else "plain"
     assert recipe_values(_space(architecture=other), recipe) is None
     assert recipe_values(_space(architecture=recipe["architecture"]), recipe) is not None
+    rate = "sgd_learning_rate" if recipe["optimizer"] == "sgd" else "learning_rate"
     narrowed = kt.HyperParameters()
-    narrowed.Float("learning_rate", recipe["learning_rate"] * 2, 1e-2)
+    narrowed.Float(rate, recipe[rate] * 2, 1.0)
     assert recipe_values(narrowed.space, recipe) is None
     narrowed = kt.HyperParameters()
     narrowed.Choice("optimizer", [o for o in ("adam", "adamw", "sgd") if o != recipe["optimizer"]])

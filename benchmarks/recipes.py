@@ -1,0 +1,136 @@
+"""Candidate scratch recipes on real photos, each trained at the budgets a search gives a trial.
+
+    python -m benchmarks.recipes --data ../shared/data/cifar-100-python.tar.gz
+
+Every candidate is one fixed point of the `scratch` space, trained in one `fit` per budget (1, 3
+and 9 epochs by default), its learning-rate schedule spanning that budget, on the same seeded
+split (10,000 training / 2,500 validation images). Validation accuracy and seconds after each
+epoch go to `benchmarks/results/recipes-<date>.json`, rewritten after every run, so a stopped
+benchmark keeps what it measured. Candidates run in the order given, cheapest first by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from benchmarks.machine import save_result
+
+_BN_CNN = {
+    "architecture": "plain",
+    "conv_blocks": 3,
+    "base_filters": 32,
+    "convs_per_block": 1,
+    "batch_norm": True,
+    "dense_layers": 1,
+    "dense_units": 256,
+    "residual_stages": 3,
+    "blocks_per_stage": 1,
+    "residual_width": 32,
+    "dropout": 0.3,
+    "optimizer": "adam",
+    "learning_rate": 3e-3,
+    "sgd_learning_rate": 0.1,
+    "weight_decay": 5e-4,
+    "schedule": "one_cycle",
+    "label_smoothing": 0.1,
+    "crop": False,
+    "flip": False,
+    "rotation": 0.0,
+    "zoom": 0.0,
+}
+_AUGMENTED = {**_BN_CNN, "crop": True, "flip": True}
+_RESNET = {**_AUGMENTED, "architecture": "residual", "dropout": 0.0, "optimizer": "sgd"}
+CANDIDATES = {
+    "bn_cnn": _BN_CNN,
+    "bn_cnn_flip": {**_BN_CNN, "flip": True},
+    "bn_cnn_crop_flip": _AUGMENTED,
+    "bn_cnn_crop_flip_cosine": {**_AUGMENTED, "schedule": "cosine"},
+    "bn_cnn_crop_flip_sgd": {**_AUGMENTED, "optimizer": "sgd", "sgd_learning_rate": 0.05},
+    "bn_cnn_crop_flip_adamw": {**_AUGMENTED, "optimizer": "adamw", "weight_decay": 1e-2},
+    "resnet_3x1_w16_sgd": {**_RESNET, "residual_width": 16},
+    "bn_cnn_2conv_crop_flip": {**_AUGMENTED, "convs_per_block": 2},
+    "bn_cnn_w64_crop_flip": {**_AUGMENTED, "base_filters": 64},
+    "resnet_3x1_w32_sgd": _RESNET,
+}
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    from tuning.cpu import prefer_onednn
+    from tuning.runtime import import_tensorflow_quietly
+
+    prefer_onednn()
+    import_tensorflow_quietly()
+    from tuning.data import load_search_data
+
+    data = load_search_data(args.data, args.val_size, args.train_size, args.seed)
+    print(data.describe(), flush=True)
+    record = {
+        "what": (
+            "Validation accuracy of fixed scratch configurations, each trained in one fit per "
+            "budget with its schedule spanning that budget; [seconds since the fit began, "
+            "val_accuracy] after each epoch."
+        ),
+        "data": data.describe(),
+        "seed": args.seed,
+        "batch_size": args.batch_size,
+        "candidates": {name: CANDIDATES[name] for name in args.candidates},
+        "runs": {},
+    }
+    for name in args.candidates:
+        for epochs in args.epochs:
+            curve = train(CANDIDATES[name], epochs, data, args)
+            record["runs"].setdefault(name, {})[str(epochs)] = curve
+            print(f"{name}, {epochs} epochs: {curve[-1]}", flush=True)
+            save_result("recipes", record)
+
+
+def train(values: dict, epochs: int, data, args) -> list[list[float]]:
+    """[[seconds, val_accuracy] after each epoch] of `values` trained for `epochs`."""
+    import keras
+
+    from search_spaces import fixed_hyperparameters
+    from search_spaces.scratch import ScratchCNN
+    from tuning.pipeline import to_dataset
+
+    keras.utils.set_random_seed(args.seed)
+    hypermodel = ScratchCNN(schedule_epochs=epochs)
+    hp = fixed_hyperparameters(values)
+    model = hypermodel.build(hp)
+    start = time.perf_counter()
+    curve = []
+    stamp = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: curve.append(
+            [round(time.perf_counter() - start, 1), round(float(logs["val_accuracy"]), 4)]
+        )
+    )
+    hypermodel.fit(
+        hp,
+        model,
+        to_dataset(data.train, args.batch_size, shuffle=True, seed=args.seed),
+        validation_data=to_dataset(data.validation, args.batch_size),
+        epochs=epochs,
+        callbacks=[stamp],
+        verbose=0,
+    )
+    keras.backend.clear_session()
+    return curve
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.recipes", description=__doc__)
+    parser.add_argument("--data", required=True, help="real CIFAR-100 (a path)")
+    parser.add_argument("--train-size", type=int, default=10000)
+    parser.add_argument("--val-size", type=int, default=2500)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--epochs", type=int, nargs="+", default=[1, 3, 9])
+    parser.add_argument(
+        "--candidates", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES)
+    )
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    main()
