@@ -65,8 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     space.add_argument(
         "--max-epochs",
         type=int,
-        help="Hyperband's largest budget; "
-        "epochs per trial for the other tuners (default %(default)s)",
+        help="Hyperband's largest budget; epochs per trial for the other tuners (default 9; "
+        "a scratch search with --time-budget plans it)",
+    )
+    space.add_argument(
+        "--min-epochs",
+        type=int,
+        help="Hyperband's smallest budget, its first rounds' epochs (default %(default)s)",
     )
     space.add_argument("--factor", type=int, help="Hyperband reduction factor (>= 2)")
     space.add_argument("--hyperband-iterations", type=int)

@@ -16,6 +16,7 @@ DISTRIBUTIONS = ("none", "mirrored")
 BACKBONES = ("vgg16", "resnet50", "efficientnetb0", "mobilenetv2")  # search_spaces.BACKBONES
 # The widths (Keras's `alpha`) a backbone comes in, where it has several (its `widths`).
 WIDTHS = {"mobilenetv2": (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)}
+DEFAULT_MAX_EPOCHS = 9
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,9 @@ class SearchConfig:
         method: which search space: "scratch", "feature" or "finetune".
         tuner: "hyperband" (default), "random" or "bayesian".
         max_epochs: Hyperband's largest budget; the epochs of every trial for the other tuners.
+            None: 9, or planned from `time_budget` for a `scratch` Hyperband search
+            (`tuning.plan`), which then also sets `min_epochs`.
+        min_epochs: Hyperband's smallest budget, its first rounds' epochs.
         factor: Hyperband's reduction factor (>= 2).
         hyperband_iterations: how many times Hyperband runs its full set of brackets.
         max_trials: trials for the random and Bayesian tuners.
@@ -67,7 +71,8 @@ class SearchConfig:
 
     method: str
     tuner: str = "hyperband"
-    max_epochs: int = 9
+    max_epochs: int | None = None
+    min_epochs: int = 1
     factor: int = 3
     hyperband_iterations: int = 1
     max_trials: int = 10
@@ -99,12 +104,14 @@ class SearchConfig:
     verbose: int = 1
 
     def __post_init__(self):
+        if self.max_epochs is None and not self.plans_epochs:
+            object.__setattr__(self, "max_epochs", DEFAULT_MAX_EPOCHS)
         _one_of("method", self.method, METHODS)
         _one_of("tuner", self.tuner, TUNERS)
         if self.preset is not None:
             _one_of("preset", self.preset, PRESETS)
         for name in (
-            "max_epochs",
+            "min_epochs",
             "hyperband_iterations",
             "max_trials",
             "batch_size",
@@ -112,9 +119,13 @@ class SearchConfig:
             "patience",
         ):
             _positive(name, getattr(self, name))
-        for name in ("train_size", "val_size", "head_epochs", "max_madds"):
+        for name in ("max_epochs", "train_size", "val_size", "head_epochs", "max_madds"):
             if getattr(self, name) is not None:
                 _positive(name, getattr(self, name))
+        if self.max_epochs is not None and self.max_epochs < self.min_epochs:
+            raise ConfigError(
+                f"{{max_epochs}} {self.max_epochs} is less than {{min_epochs}} {self.min_epochs}"
+            )
         if self.time_budget is not None and not self.time_budget > 0:
             raise ConfigError(f"{{time_budget}} must be more than 0. Received: {self.time_budget}")
         if not isinstance(self.factor, int) or self.factor < 2:
@@ -177,9 +188,23 @@ class SearchConfig:
         return Path(self.out) / run_dir_name(self.method, self.preset)
 
     @property
+    def plans_epochs(self) -> bool:
+        """Whether the search plans `max_epochs` (and `min_epochs`) from its time budget: a
+        `scratch` Hyperband search with `time_budget` and no `max_epochs` given."""
+        return (
+            self.max_epochs is None
+            and self.time_budget is not None
+            and self.method == "scratch"
+            and self.tuner == "hyperband"
+            and self.preset is None
+        )
+
+    @property
     def fine_tune_head_epochs(self) -> int:
         """Head-only epochs of a fine-tuning trial: as given, else a third of the budget (>= 1)."""
-        return self.head_epochs if self.head_epochs is not None else max(1, self.max_epochs // 3)
+        if self.head_epochs is not None:
+            return self.head_epochs
+        return max(1, (self.max_epochs or DEFAULT_MAX_EPOCHS) // 3)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

@@ -23,6 +23,7 @@ IDENTITY = (
     "tuner",
     "preset",
     "max_epochs",
+    "min_epochs",
     "factor",
     "hyperband_iterations",
     "seed",

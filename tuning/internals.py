@@ -59,6 +59,18 @@ def hyperband_rounds(oracle):
             )
 
 
+def set_min_epochs(oracle, min_epochs: int) -> None:
+    """Hyperband's smallest budget (`HyperbandOracle.min_epochs`, fixed at 1 by its constructor,
+    which has already opened its first bracket by it): the brackets are counted again and the
+    first one reopened. Only before any trial; a reloaded oracle keeps its saved value."""
+    if oracle.min_epochs == min_epochs or oracle.trials:
+        return
+    oracle.min_epochs = min_epochs
+    oracle._current_bracket = oracle._get_num_brackets() - 1
+    oracle._brackets = []
+    oracle._start_new_bracket()
+
+
 def served_oracle(oracle):
     """The oracle itself, or for a worker's `OracleClient` the oracle it was built with
     (`OracleClient._oracle`), whose Hyperband arithmetic a worker plans by."""

@@ -24,6 +24,7 @@ from tuning.features import hypermodel_for, load_backbone
 from tuning.files import atomic_path, atomic_write_text, check_writable, raise_if_disk_error
 from tuning.identity import CONFIG_FILE, check_resumable, config_record
 from tuning.lock import LOCK_FILE, run_dir_lock
+from tuning.plan import plan_epochs, recorded_plan
 from tuning.result import BEST_MODEL_FILE, SearchResult
 
 
@@ -52,8 +53,11 @@ def run_search(config: SearchConfig, log=print, x_train=None, y_train=None) -> S
             lambda tuner, inputs: _run_trials(config, tuner, inputs[1]),
         )
         return SearchResult(config.run_dir, None, None, completed, failed, worker=worker)
+    config = recorded_plan(config)
     check_resumable(config, arrays)
     space, data, backbone = _inputs(config, arrays)
+    if config.plans_epochs:
+        config = plan_epochs(config, data, space, log)
     check_writable(Path(config.out))
     try:
         with run_dir_lock(config.run_dir, force=config.force_unlock):

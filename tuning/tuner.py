@@ -24,6 +24,7 @@ from tuning.internals import (
     override_failure_check,
     retry_queue,
     served_oracle,
+    set_min_epochs,
 )
 from tuning.recipes import draw_recipes_first
 from tuning.records import ENDED
@@ -131,6 +132,8 @@ def make_tuner(config: SearchConfig, hypermodel, data: SearchData, space, log, w
 
     tuner = cls(hypermodel, **common, **kwargs)
     tuner.max_madds = config.max_madds
+    if isinstance(served_oracle(tuner.oracle), kt.oracles.HyperbandOracle):
+        set_min_epochs(served_oracle(tuner.oracle), config.min_epochs)
     if isinstance(tuner.oracle, kt.Oracle):  # not a worker's client: the chief's or our own
         override_failure_check(tuner.oracle, lambda: check_consecutive_failures(tuner.oracle))
         if isinstance(tuner.oracle, kt.oracles.HyperbandOracle):

@@ -1,0 +1,80 @@
+"""A time budget plans the search: Hyperband's epochs chosen so that its last round fits."""
+
+import json
+
+import pytest
+
+from tuning.config import SearchConfig
+from tuning.errors import ConfigError
+from tuning.plan import PLAN_SHARE, PLANNED_MIN_EPOCHS, Cost, choose_plan, hyperband_plan
+
+
+def test_the_plan_counts_hyperbands_own_rounds():
+    plan = hyperband_plan(9, 1, 3, Cost(epoch_seconds=10, trial_seconds=2))
+    # keras-tuner's Hyperband over 9 epochs, factor 3: 23 trials, 75 epochs (9+3+1, 5+2, 3)
+    assert (plan.brackets, plan.trials, plan.epochs) == (3, 23, 75)
+    assert plan.seconds == 75 * 10 + 23 * 2
+    assert hyperband_plan(27, 3, 3, Cost(1, 0)).brackets == 3  # rungs of 3, 9 and 27 epochs
+
+
+@pytest.mark.parametrize("budget", [600, 3600, 4 * 3600])
+def test_a_budget_gets_the_longest_plan_that_fits(budget):
+    cost = Cost(epoch_seconds=20, trial_seconds=5)
+    plan = choose_plan(budget, cost, factor=3)
+    assert plan.seconds <= PLAN_SHARE * budget and plan.min_epochs == PLANNED_MIN_EPOCHS
+    longer = hyperband_plan(plan.max_epochs + 1, plan.min_epochs, 3, cost)
+    assert longer.seconds > PLAN_SHARE * budget
+    assert f"Hyperband over {plan.max_epochs} epochs" in plan.describe(budget)
+
+
+def test_a_budget_too_short_for_3_epoch_rounds_plans_1_epoch_rounds():
+    plan = choose_plan(60, Cost(epoch_seconds=20, trial_seconds=5), factor=3)
+    assert plan.min_epochs == 1 and plan.seconds <= PLAN_SHARE * 60
+
+
+def test_a_budget_too_short_for_one_trial_names_the_smallest_that_runs_one():
+    with pytest.raises(ConfigError, match=r"cannot run one trial.*at least 1m22s") as error:
+        choose_plan(30, Cost(epoch_seconds=55, trial_seconds=5), factor=3, spent=10)
+    assert "--time-budget" in error.value.for_command_line()
+    assert "--max-epochs" in error.value.for_command_line()
+
+
+def test_only_a_scratch_hyperband_search_with_a_budget_and_no_epochs_plans():
+    assert SearchConfig(method="scratch", time_budget=600).plans_epochs
+    assert SearchConfig(method="scratch", time_budget=600).max_epochs is None
+    assert SearchConfig(method="scratch").max_epochs == 9
+    assert SearchConfig(method="scratch", time_budget=600, max_epochs=5).max_epochs == 5
+    assert SearchConfig(method="feature", time_budget=600).max_epochs == 9
+    assert SearchConfig(method="scratch", tuner="random", time_budget=600).max_epochs == 9
+
+
+@pytest.mark.slow  # a minute and a half of search: the default suite's 10 minutes cannot spare it
+def test_a_planned_search_records_its_plan_trains_its_rounds_and_resumes_with_it(tmp_path):
+    from tuning import run_search
+
+    config = SearchConfig(
+        method="scratch", data="synthetic", train_size=500, time_budget=90, out=str(tmp_path)
+    )
+    lines = []
+    run_search(config, log=lines.append)
+    assert lines[0].startswith("budget 1m30s: Hyperband over ") and "calibrated in" in lines[0]
+    recorded = json.loads((config.run_dir / "search_config.json").read_text())
+    epochs = [
+        json.loads(p.read_text())["hyperparameters"]["values"]["tuner/epochs"]
+        for p in config.run_dir.glob("trial_*/trial.json")
+    ]
+    assert epochs and min(epochs) >= recorded["min_epochs"]
+    assert (
+        f"over {recorded['max_epochs']} epochs (first rounds {recorded['min_epochs']})"
+        in (lines[0])
+    )
+
+    more = SearchConfig(**{**config.__dict__, "time_budget": 100})
+    lines = []
+    run_search(more, log=lines.append)  # resumed: the recorded plan, no new calibration
+    assert not any(line.startswith("budget ") for line in lines)
+    again = json.loads((config.run_dir / "search_config.json").read_text())
+    assert (again["max_epochs"], again["min_epochs"]) == (
+        recorded["max_epochs"],
+        recorded["min_epochs"],
+    )

@@ -1,0 +1,190 @@
+"""A time budget plans the search: Hyperband's epochs chosen so that its last round fits.
+
+Left at a fixed `--max-epochs`, a short budget ends inside Hyperband's first bracket (its full-
+budget round never runs) and a long one ends with the plan done and time unused. So a `scratch`
+Hyperband search with `--time-budget` and no `--max-epochs` measures what an epoch of its space
+costs here (`measure_cost`: a few training steps of its cheapest and costliest sampled models, a
+straight line through their seconds per image against their multiply-adds, averaged over
+sampled draws), then takes the largest `max_epochs` whose whole Hyperband iteration, by keras-
+tuner's own arithmetic, fills at most PLAN_SHARE of the budget. Its first rounds train
+PLANNED_MIN_EPOCHS epochs where the budget allows it: on real CIFAR-100 a 1-epoch score hardly
+ranks configurations (benchmarks/README.md, "Recipes on real photos"). The plan is recorded as
+the search's `max_epochs` and `min_epochs`, so a resumed search goes on with the same plan.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+
+from tuning.budget import format_duration
+from tuning.config import SearchConfig
+from tuning.errors import ConfigError
+from tuning.identity import CONFIG_FILE
+
+PLAN_SHARE = 0.85  # of the budget a plan fills: trials' spread in cost takes the rest
+PLANNED_MIN_EPOCHS = 3
+MAX_PLANNED_EPOCHS = 243
+CALIBRATION_DRAWS = 8  # configurations sampled for the space's mean cost
+TIMED_STEPS = 2
+TIMED_BATCH = 64  # at most: smaller batches cost a little more per image, so the plan errs short
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a trial of a space costs here: seconds per epoch (validation included) of an
+    average draw, and seconds per trial beside its epochs (building, tracing, checkpoints)."""
+
+    epoch_seconds: float
+    trial_seconds: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    max_epochs: int
+    min_epochs: int
+    brackets: int
+    trials: int
+    epochs: int  # epochs over all trials, promoted trials counting only the epochs they add
+    seconds: float
+
+    def describe(self, budget: float) -> str:
+        return (
+            f"budget {format_duration(budget)}: Hyperband over {self.max_epochs} epochs "
+            f"(first rounds {self.min_epochs}), {self.brackets} brackets, {self.trials} trials, "
+            f"planned {format_duration(self.seconds)}"
+        )
+
+
+def hyperband_plan(max_epochs: int, min_epochs: int, factor: int, cost: Cost) -> Plan:
+    """One Hyperband iteration's brackets, trials, epochs and expected seconds."""
+    import keras_tuner as kt
+
+    from tuning.internals import hyperband_rounds, set_min_epochs
+
+    oracle = kt.oracles.HyperbandOracle(
+        kt.Objective("val_accuracy", "max"), max_epochs=max_epochs, factor=factor
+    )
+    set_min_epochs(oracle, min_epochs)
+    rounds = list(hyperband_rounds(oracle))
+    trials = sum(size for size, _, _ in rounds)
+    epochs = sum(size * (last - first) for size, first, last in rounds)
+    brackets = sum(first == 0 for _, first, _ in rounds)
+    seconds = epochs * cost.epoch_seconds + trials * cost.trial_seconds
+    return Plan(max_epochs, min_epochs, brackets, trials, epochs, seconds)
+
+
+def choose_plan(budget: float, cost: Cost, factor: int, spent: float = 0.0) -> Plan:
+    """The plan with the most epochs that fits PLAN_SHARE of `budget` less the `spent` seconds
+    (calibrating), first rounds of PLANNED_MIN_EPOCHS if any such plan fits, else of 1. Raises
+    ConfigError naming the smallest budget that runs one trial when not even that fits."""
+    room = PLAN_SHARE * budget - spent
+    for min_epochs in dict.fromkeys((PLANNED_MIN_EPOCHS, 1)):
+        fitting = [
+            plan
+            for max_epochs in range(min_epochs, MAX_PLANNED_EPOCHS + 1)
+            if (plan := hyperband_plan(max_epochs, min_epochs, factor, cost)).seconds <= room
+        ]
+        if fitting:
+            return fitting[-1]
+    one_trial = cost.epoch_seconds + cost.trial_seconds
+    raise ConfigError(
+        f"{{time_budget}} {format_duration(budget)} cannot run one trial here: one epoch of "
+        f"this space takes about {format_duration(one_trial)}, after {spent:.0f} s measuring it; "
+        f"give at least {format_duration((one_trial + spent) / PLAN_SHARE)}, or set {{max_epochs}}"
+    )
+
+
+def recorded_plan(config: SearchConfig) -> SearchConfig:
+    """A planning `config` with the epochs its run directory already recorded: a resumed
+    search goes on with the plan it started with (any other difference is the identity
+    check's to refuse)."""
+    path = config.run_dir / CONFIG_FILE
+    if not config.plans_epochs or config.overwrite or not path.is_file():
+        return config
+    try:
+        record = json.loads(path.read_text())
+        epochs = {"max_epochs": int(record["max_epochs"]), "min_epochs": int(record["min_epochs"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return config  # the identity check names what is wrong with the file
+    return dataclasses.replace(config, **epochs)
+
+
+def plan_epochs(config: SearchConfig, data, space, log=None) -> SearchConfig:
+    """`config` with `max_epochs` and `min_epochs` planned from its time budget on `data`."""
+    start = time.perf_counter()
+    cost = measure_cost(config, data, space)
+    calibration = time.perf_counter() - start
+    plan = choose_plan(config.time_budget, cost, config.factor, spent=calibration)
+    if log:
+        log(
+            f"{plan.describe(config.time_budget)} (calibrated in {calibration:.0f} s: an "
+            f"average trial's epoch ~{cost.epoch_seconds:.0f} s on {len(data.train)} images)"
+        )
+    return dataclasses.replace(config, max_epochs=plan.max_epochs, min_epochs=plan.min_epochs)
+
+
+def measure_cost(config: SearchConfig, data, space) -> Cost:
+    """Times a few training steps of the cheapest and the costliest of CALIBRATION_DRAWS
+    configurations sampled from the space (recipes first, `--max-madds` respected), and prices
+    the draws' mean multiply-adds on the line through those two."""
+    from tuning.cost import multiply_adds
+
+    models = [model for model in sampled_models(config, space)]
+    if config.max_madds is not None:
+        models = [m for m in models if multiply_adds(m) <= config.max_madds] or models[:1]
+    madds = [multiply_adds(m) for m in models]
+    cheap, costly = madds.index(min(madds)), madds.index(max(madds))
+    batch = min(config.batch_size, TIMED_BATCH)
+    timed = {i: time_steps(models[i], data, batch) for i in {cheap, costly}}
+    (per_cheap, trial_cheap), (per_costly, trial_costly) = timed[cheap], timed[costly]
+    slope = 0.0 if costly == cheap else (per_costly - per_cheap) / (madds[costly] - madds[cheap])
+    slope = max(slope, 0.0)
+    mean_per_image = per_cheap + slope * (sum(madds) / len(madds) - madds[cheap])
+    images = len(data.train) + len(data.validation) / 3  # an inference step: a third of one
+    return Cost(mean_per_image * images, (trial_cheap + trial_costly) / 2)
+
+
+def sampled_models(config: SearchConfig, space) -> list:
+    """Compiled models of the space's recipes, then random draws, seeded by `config.seed`."""
+    import copy
+
+    import keras_tuner as kt
+
+    from search_spaces import create_hypermodel
+    from tuning.recipes import recipe_values
+
+    hypermodel = create_hypermodel(config.method, epochs=PLANNED_MIN_EPOCHS)
+    declared = copy.deepcopy(space) if space is not None else kt.HyperParameters()
+    hypermodel.build(declared)  # declares every hyperparameter the file did not
+    draws = [recipe_values(declared.space, r) for r in getattr(hypermodel, "recipes", {}).values()]
+    draws = [d for d in draws if d is not None]
+    seed = config.seed
+    while len(draws) < CALIBRATION_DRAWS:
+        draws.append({hp.name: hp.random_sample(seed + len(draws)) for hp in declared.space})
+    models = []
+    for values in draws:
+        hp = kt.HyperParameters()
+        for name, value in values.items():
+            hp.Fixed(name, value)
+        models.append(hypermodel.build(hp))
+    return models
+
+
+def time_steps(model, data, batch_size: int) -> tuple[float, float]:
+    """(seconds per training image, seconds of a first `fit` beyond its step: tracing the
+    training and the validation step, as every trial does)."""
+    from tuning.pipeline import to_dataset
+
+    images = data.train.subset(slice(0, batch_size * (TIMED_STEPS + 1)))
+    batches = to_dataset(images, batch_size)
+    validation = to_dataset(data.validation.subset(slice(0, batch_size)), batch_size)
+    start = time.perf_counter()
+    model.fit(batches.take(1), validation_data=validation, epochs=1, verbose=0)
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    model.fit(batches.skip(1), epochs=1, verbose=0)
+    per_step = (time.perf_counter() - start) / TIMED_STEPS
+    return per_step / batch_size, max(first - per_step, 0.0)
