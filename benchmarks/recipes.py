@@ -15,38 +15,18 @@ import argparse
 import time
 
 from benchmarks.machine import save_result
+from search_spaces.scratch import RECIPES
 
-_BN_CNN = {
-    "architecture": "plain",
-    "conv_blocks": 3,
-    "base_filters": 32,
-    "convs_per_block": 1,
-    "batch_norm": True,
-    "dense_layers": 1,
-    "dense_units": 256,
-    "residual_stages": 3,
-    "blocks_per_stage": 1,
-    "residual_width": 32,
-    "dropout": 0.3,
-    "optimizer": "adam",
-    "learning_rate": 3e-3,
-    "sgd_learning_rate": 0.1,
-    "weight_decay": 5e-4,
-    "schedule": "one_cycle",
-    "label_smoothing": 0.1,
-    "crop": False,
-    "flip": False,
-    "rotation": 0.0,
-    "zoom": 0.0,
-}
-_AUGMENTED = {**_BN_CNN, "crop": True, "flip": True}
-_RESNET = {**_AUGMENTED, "architecture": "residual", "dropout": 0.0, "optimizer": "sgd"}
+# The recipes, and the variations of them that lost (each recorded in full in the results).
+_RESNET = RECIPES["resnet8_w32_sgd_one_cycle"]
+_ADAM_FLIP = RECIPES["bn_cnn_adam_one_cycle_flip"]
+_AUGMENTED = {**_ADAM_FLIP, "crop": True}
 CANDIDATES = {
-    "bn_cnn": _BN_CNN,
-    "bn_cnn_flip": {**_BN_CNN, "flip": True},
+    "bn_cnn": {**_ADAM_FLIP, "flip": False},
+    "bn_cnn_flip": _ADAM_FLIP,
     "bn_cnn_crop_flip": _AUGMENTED,
     "bn_cnn_crop_flip_cosine": {**_AUGMENTED, "schedule": "cosine"},
-    "bn_cnn_crop_flip_sgd": {**_AUGMENTED, "optimizer": "sgd", "sgd_learning_rate": 0.05},
+    "bn_cnn_crop_flip_sgd": RECIPES["bn_cnn_sgd_one_cycle"],
     "bn_cnn_crop_flip_adamw": {**_AUGMENTED, "optimizer": "adamw", "weight_decay": 1e-2},
     "resnet_3x1_w16_sgd": {**_RESNET, "residual_width": 16},
     "bn_cnn_2conv_crop_flip": {**_AUGMENTED, "convs_per_block": 2},
