@@ -70,18 +70,15 @@ def test_each_width_names_the_file_kerass_download_would_fetch():
 
 
 def test_a_weights_file_of_another_width_is_refused_in_one_line(tmp_path):
+    from search_spaces import BackboneError
+
     weights = tmp_path / "mobilenet_v2_0.5.weights.h5"
     load_base("mobilenetv2", "none", 32, alpha=0.5).save_weights(weights)
-    done = run_cli(
-        *"search --method feature --backbone mobilenetv2 --alpha 1.0 --weights".split(),
-        weights,
-        *"--data synthetic --train-size 1000 --max-epochs 1 --quiet --out".split(),
-        tmp_path / "runs",
-    )
-    assert done.returncode == 2
-    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
-    assert "mobilenetv2 (alpha 1.0)" in done.stderr and "another width" in done.stderr
-    assert not (tmp_path / "runs" / "feature" / "trial_0000").exists()
+    with pytest.raises(BackboneError) as error:
+        load_base("mobilenetv2", str(weights), 32, alpha=1.0)
+    message = str(error.value)
+    assert len(message.splitlines()) == 1
+    assert "mobilenetv2 (alpha 1.0)" in message and "another width" in message
 
 
 def test_the_imagenet_mobilenetv2_035_file_loads_at_its_width_only(mobilenet_035_weights):
