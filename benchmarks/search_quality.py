@@ -1,10 +1,11 @@
 """Search quality against the clock: contenders on the same data and the same wall-clock budget.
 
-    python -m benchmarks.search_quality                    # 20 minutes each, seed 1
+    python -m benchmarks.search_quality --data ../shared/data/cifar-100-python.tar.gz
     python -m benchmarks.search_quality --minutes 3 --contenders scratch seed   # a look
 
-Contenders (each its own process, on the synthetic stand-in: 10,000 training and 2,500
-validation images, the search's own split):
+Contenders (each its own process, on `--data`, real CIFAR-100 for any figure: 10,000 training
+and 2,500 validation images, the search's own split; the synthetic stand-in by default, for the
+benchmark's own test):
   scratch     cifar-tune's `scratch` search, default space, Hyperband (`--max-epochs 9`), models
               over 60M multiply-adds per image refused (`--max-madds 60M`, as the README advises
               for short budgets: ResNet-18's corner would take one 9-epoch trial ~20 minutes);
@@ -64,6 +65,9 @@ def main(argv=None) -> None:
     parser.add_argument("--minutes", type=float, default=20.0, help="budget per contender")
     parser.add_argument("--slice", type=float, default=30.0, help="seconds per turn")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--data", dest="source", default="synthetic", help="a --data source of the search"
+    )
     parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS)
     parser.add_argument(
         "--autokeras-python",
@@ -74,14 +78,14 @@ def main(argv=None) -> None:
     parser.add_argument("--name", default="search-quality")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as work:
-        args.data = save_split(Path(work) / "split.npz", args.seed)
+        args.data = save_split(Path(work) / "split.npz", args.source, args.seed)
         runs = {name: Contender(name, Path(work) / name, args) for name in args.contenders}
         take_turns(list(runs.values()), args.minutes * 60, args.slice)
         record = {
             "budget_minutes": args.minutes,
             "slice_seconds": args.slice,
             "seed": args.seed,
-            "data": f"synthetic stand-in, {TRAIN} training / {VALIDATION} validation images",
+            "data": f"{args.source}, {TRAIN} training / {VALIDATION} validation images",
             "contenders": {name: run.result() for name, run in runs.items()},
         }
     save(record, Path(args.results), args.name)
@@ -174,7 +178,7 @@ def take_turns(contenders: list[Contender], budget: float, slice_seconds: float)
 def contender_command(name: str, folder: Path, args) -> list[str] | None:
     data = [
         "--data",
-        "synthetic",
+        args.source,
         "--train-size",
         str(TRAIN),
         "--val-size",
@@ -221,13 +225,13 @@ def contender_command(name: str, folder: Path, args) -> list[str] | None:
     ]
 
 
-def save_split(path: Path, seed: int) -> Path:
+def save_split(path: Path, source: str, seed: int) -> Path:
     """The split cifar-tune's contenders search on, for the others (plain arrays)."""
     import numpy as np
 
     from tuning.data import load_search_data
 
-    data = load_search_data("synthetic", VALIDATION, TRAIN, seed)
+    data = load_search_data(source, VALIDATION, TRAIN, seed)
     np.savez(
         path,
         x_train=data.train.images,
