@@ -132,7 +132,7 @@ def measure_cost(config: SearchConfig, data, space) -> Cost:
     the draws' mean multiply-adds on the line through those two."""
     from tuning.cost import multiply_adds
 
-    models = [model for model in sampled_models(config, space)]
+    models = sampled_models(config, space)
     if config.max_madds is not None:
         models = [m for m in models if multiply_adds(m) <= config.max_madds] or models[:1]
     madds = [multiply_adds(m) for m in models]
