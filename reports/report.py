@@ -118,12 +118,18 @@ def in_memory_splits(run_dir: Path, x_train, y_train, x_test, y_test) -> tuple:
     return train, split_from_arrays(x_test, y_test, "x_test / y_test")
 
 
+def fixed_epochs(how: Retraining, conf: Configuration) -> int | None:
+    """The epochs a model trained on train + validation gets, or None (early stopping)."""
+    if not how.train_on_validation:
+        return None
+    return final_epochs(conf.trained_epochs, conf.best_epochs, how.epochs)
+
+
 def describe(how: Retraining, conf: Configuration, data) -> str:
     """What a retraining does, in words, for the progress line."""
     if how.train_on_validation:
-        epochs = final_epochs(conf.trained_epochs, conf.best_epochs, how.epochs)
         trained = f"on train + validation ({len(data.train) + len(data.validation)} images) "
-        trained += f"for {epochs} epochs"
+        trained += f"for {fixed_epochs(how, conf)} epochs"
     else:
         trained = f"on {len(data.train)} images for up to {how.epochs} epochs"
     flips = ", tested with flip TTA" if how.tta else ""
@@ -137,13 +143,11 @@ def report_configuration(
     import keras
 
     config, names = record.config, label_names()
-    fixed_epochs = None
-    if how.train_on_validation:
-        data = with_validation(data)
-        fixed_epochs = final_epochs(conf.trained_epochs, conf.best_epochs, how.epochs)
+    data = with_validation(data) if how.train_on_validation else data
+    epochs = fixed_epochs(how, conf)
     runs, kept = [], None
     for seed in range(config.seed, config.seed + how.seeds):
-        retrained = retrain(config, conf.values, data, backbone, how.epochs, seed, fixed_epochs)
+        retrained = retrain(config, conf.values, data, backbone, how.epochs, seed, epochs)
         probabilities = predict(retrained.model, test, how.tta)
         runs.append(_metrics(probabilities, test, retrained, names))
         if kept is None:
