@@ -27,11 +27,13 @@ def save_result(name: str, record: dict, folder: Path = RESULTS) -> Path:
 
 def machine_facts() -> dict:
     """CPU model, cores and the features that decide TensorFlow's kernels, oneDNN as TensorFlow
-    reports it (with who decided), memory, versions and the tensor allocator."""
+    reports it (with who decided), the precision `--precision auto` picks here, memory, versions
+    and the tensor allocator."""
     import keras
     import tensorflow as tf
 
     from tuning.cpu import cpu_facts, onednn_line, onednn_on, tensorflow_enables_onednn
+    from tuning.precision import choose
 
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {
@@ -39,6 +41,7 @@ def machine_facts() -> dict:
         "onednn": onednn_on(),
         "onednn_setting": onednn_line(),
         "tensorflow_alone_enables_onednn": tensorflow_enables_onednn(),
+        "precision_auto": choose("auto").describe(),
         "memory_gib": round(memory, 1),
         "gpus": len(tf.config.list_physical_devices("GPU")),
         "python": platform.python_version(),

@@ -85,8 +85,9 @@ def training_line(metrics: dict) -> str:
         line += ", no early stopping"
     else:
         line = f"Trained on the search's training split ({images} images), validation held out"
+    line += f", in {metrics.get('precision', 'float32')}"
     tta = "the mean over each image and its mirror (flip TTA)" if metrics.get("tta") else "once"
-    return f"{line}; each test image predicted {tta}."
+    return f"{line}; each test image predicted {tta} in float32."
 
 
 def _fmt(value) -> str:

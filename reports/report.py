@@ -92,7 +92,8 @@ def build_report(
             if log:
                 log(
                     f"{name}: retraining rank {conf.rank} (trial {conf.trial_id}, search val "
-                    f"accuracy {conf.val_accuracy:.4f}) {describe(how, conf, data)}"
+                    f"accuracy {conf.val_accuracy:.4f}) {describe(how, conf, data)}, "
+                    f"precision {config.precision} (as the search)"
                 )
             metrics = report_configuration(folder, record, conf, data, backbone, test, how)
             if log:
@@ -172,6 +173,7 @@ def report_configuration(
         "train_images": len(data.train),
         "train_on_validation": how.train_on_validation,
         "tta": how.tta,
+        "precision": config.precision,
         "test_images": len(test),
         "hyperparameters": conf.values,
     }

@@ -30,7 +30,8 @@ def retrain(
     """Builds `values` with the search's own HyperModel and trains it on `data`'s training split.
 
     Trains as the search did: on the search's feature cache when it used one (`backbone` from
-    `tuning.features.load_backbone`), a learning-rate schedule spanning `epochs`. By default early
+    `tuning.features.load_backbone`), in its precision, a learning-rate schedule spanning
+    `epochs`. By default early
     stopping watches val accuracy with the search's patience and restores the best epoch's weights
     at the end (Keras keeps them in memory), so the model tested is the one validation chose.
     With `fixed_epochs` (training on train + validation, `with_validation`), validation is no
@@ -39,14 +40,16 @@ def retrain(
     """
     import keras
 
-    from search_spaces import fixed_hyperparameters
+    from search_spaces import dtype_policy, fixed_hyperparameters
     from tuning.features import hypermodel_for
     from tuning.pipeline import fit_data
+    from tuning.precision import policy_of
 
     hypermodel = hypermodel_for(config, data, backbone, seed=seed, epochs=epochs)
     keras.utils.set_random_seed(seed)
     hp = fixed_hyperparameters(values)
-    model = hypermodel.build(hp)
+    with dtype_policy(policy_of(config)):
+        model = hypermodel.build(hp)
     callbacks = []
     if fixed_epochs is None:
         callbacks.append(

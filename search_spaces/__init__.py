@@ -6,6 +6,7 @@ import keras_tuner as kt
 
 from search_spaces import feature_extraction, finetune, scratch
 from search_spaces.backbones import BACKBONES, BackboneError, load_base
+from search_spaces.blocks import dtype_policy, float32_copy
 from tuning.config import METHODS
 
 SEED_PRESETS = {
@@ -58,6 +59,8 @@ __all__ = [
     "BACKBONES",
     "BackboneError",
     "SEED_PRESETS",
+    "dtype_policy",
+    "float32_copy",
     "create_hypermodel",
     "fixed_hyperparameters",
     "load_base",

@@ -233,14 +233,16 @@ def with_backbone(model: keras.Model, base: keras.Model, input_size: int, name: 
 
 
 def base_top(base: keras.Model, cut: str) -> keras.Model:
-    """New, frozen copies of `base`'s layers above `cut`, with its weights, named as `base`.
+    """New, frozen copies of `base`'s layers above `cut`, with its weights, named as `base`,
+    computing in the global dtype policy (the search's precision) whatever `base` computes in.
 
     3x3 convolutions on maps of 2x2 or less become `SmallMapConv2D` (the same function, faster).
     """
 
     def copy(layer):
         small = isinstance(layer, layers.Conv2D) and max(layer.output.shape[1:3]) <= 2
-        return (SmallMapConv2D if small else layer.__class__).from_config(layer.get_config())
+        config = {**layer.get_config(), "dtype": None}  # computing in the global policy
+        return (SmallMapConv2D if small else layer.__class__).from_config(config)
 
     above = keras.Model(base.get_layer(cut).output, base.output)
     inputs = keras.Input(above.inputs[0].shape[1:], name=cut)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+
 import keras
 import keras_tuner as kt
 from keras import layers
@@ -41,9 +44,13 @@ class BackboneHyperModel(kt.HyperModel):
         raise NotImplementedError
 
     def image_model(self, model: keras.Model) -> keras.Model:
-        if self.features is None:
-            return model
-        return with_backbone(model, self.features.backbone, self.input_size, model.name)
+        """The trained model as one taking images, computing in float32."""
+        with dtype_policy("float32"):
+            if self.features is None:
+                return float32_compiled(model)
+            return with_backbone(
+                float32_copy(model), self.features.backbone, self.input_size, model.name
+            )
 
     def cached_data(self, layer: str, flip: bool, args, kwargs) -> dict:
         """`fit` arguments reading activations at `layer` (flipped at random if `flip`)."""
@@ -63,7 +70,12 @@ def classifier_head(x, units: int, dropout: float, dense_layers: int = 1):
     for _ in range(dense_layers):
         x = layers.Dense(units, activation="relu")(x)
         x = layers.Dropout(dropout)(x)
-    return layers.Dense(NUM_CLASSES, activation="softmax", name="predictions")(x)
+    return predictions(x)
+
+
+def predictions(x):
+    """The 100-way softmax, in float32 under any precision (so are the loss and the scores)."""
+    return layers.Dense(NUM_CLASSES, activation="softmax", name="predictions", dtype="float32")(x)
 
 
 def compile_classifier(
@@ -95,3 +107,55 @@ def compile_classifier(
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     return model
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str):
+    """Keras's global dtype policy (what new layers compute in) set to `name` inside, restored
+    after."""
+    before = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+
+
+def float32_copy(model: keras.Model) -> keras.Model:
+    """`model` itself when all its layers compute in float32, else an uncompiled float32 copy
+    with the same weights (mixed precision keeps the variables in float32: nothing is rounded).
+
+    Models are saved this way so that they load and predict alike on machines without a fast
+    path for the precision they were trained in.
+    """
+    if all(layer.dtype_policy.name == "float32" for layer in _all_layers(model)):
+        return model
+    config = json.loads(json.dumps(model.get_config()), object_hook=_float32_policy)
+    copy = model.__class__.from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def float32_compiled(model: keras.Model) -> keras.Model:
+    """`model` in float32 (`float32_copy`) compiled with plain sparse cross-entropy, so that the
+    saved file loads without our code. A float32 model keeps its optimizer and its state; a copy
+    gets a fresh optimizer of the same kind and settings (the old one's state belongs to the
+    old variables)."""
+    copy, optimizer = float32_copy(model), model.optimizer
+    if copy is not model:
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)  # a float16 loss scaler's
+        optimizer = optimizer.__class__.from_config(optimizer.get_config())
+    return compile_classifier(copy, 0.0, optimizer=optimizer)
+
+
+def _all_layers(model: keras.Model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+
+
+def _float32_policy(entry: dict) -> dict:
+    if entry.get("class_name") == "DTypePolicy" and "name" in entry.get("config", {}):
+        return {**entry, "config": {**entry["config"], "name": "float32"}}
+    return entry

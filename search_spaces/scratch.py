@@ -6,7 +6,13 @@ import keras
 import keras_tuner as kt
 from keras import layers
 
-from search_spaces.blocks import NUM_CLASSES, classifier_head, compile_classifier
+from search_spaces.blocks import (
+    classifier_head,
+    compile_classifier,
+    dtype_policy,
+    float32_compiled,
+    predictions,
+)
 from search_spaces.training import OPTIMIZERS, SCHEDULES, scheduler
 
 MAX_FILTERS = 256
@@ -164,9 +170,7 @@ class ScratchCNN(kt.HyperModel):
             outputs = classifier_head(x, plain["dense_units"], dropout, plain["dense_layers"])
         else:
             x = residual_features(x, **residual)
-            outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="predictions")(
-                layers.Dropout(dropout)(x)
-            )
+            outputs = predictions(layers.Dropout(dropout)(x))
         model = keras.Model(inputs, outputs, name=f"scratch_{architecture}")
         return compile_classifier(
             model,
@@ -184,8 +188,9 @@ class ScratchCNN(kt.HyperModel):
 
     def image_model(self, model: keras.Model) -> keras.Model:
         """The trained model as one taking images (it is one already: no feature cache here),
-        with plain sparse cross-entropy as its loss, so the saved file loads without our code."""
-        return compile_classifier(model, 0.0, optimizer=model.optimizer)
+        in float32 with plain sparse cross-entropy as its loss (`blocks.float32_compiled`)."""
+        with dtype_policy("float32"):
+            return float32_compiled(model)
 
 
 def plain_features(x, conv_blocks: int, base_filters: int, convs_per_block: int, batch_norm: bool):

@@ -15,6 +15,7 @@ from tuning.budget import parse_duration
 from tuning.config import (
     BACKBONES,
     METHODS,
+    PRECISIONS,
     PRESETS,
     TUNERS,
     WIDTHS,
@@ -150,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--head-epochs",
         type=int,
         help="finetune: head-only epochs before unfreezing (default a third of --max-epochs, >= 1)",
+    )
+    model.add_argument(
+        "--precision",
+        metavar="{" + ",".join(PRECISIONS) + "}",
+        help="what trials compute in: auto (default) takes mixed_float16 on a GPU of compute "
+        "capability >= 7.0, mixed_bfloat16 on a CPU with AMX, float32 elsewhere",
     )
     model.add_argument(
         "--no-cache",

@@ -13,6 +13,7 @@ METHODS = ("scratch", "feature", "finetune")
 TUNERS = ("hyperband", "random", "bayesian")
 PRESETS = ("seed",)
 DISTRIBUTIONS = ("none", "mirrored")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")  # tuning.precision
 BACKBONES = ("vgg16", "resnet50", "efficientnetb0", "mobilenetv2")  # search_spaces.BACKBONES
 # The widths (Keras's `alpha`) a backbone comes in, where it has several (its `widths`).
 WIDTHS = {"mobilenetv2": (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)}
@@ -61,6 +62,8 @@ class SearchConfig:
         worker_id: this worker's name (default: worker-<host>-<pid>).
         worker_timeout: seconds without a worker's heartbeat before the chief re-queues its trial.
         distribution: "mirrored" trains each trial with tf.distribute.MirroredStrategy.
+        precision: "float32", a Keras mixed-precision policy ("mixed_bfloat16",
+            "mixed_float16"), or "auto": the fast one of this machine (`tuning.precision`).
         force_unlock: remove a lock another host's search left in the run directory
             (`tuning.lock`), once that search is known to be gone.
         preset: "seed" trains the seed write-up's fixed model instead of searching.
@@ -92,6 +95,7 @@ class SearchConfig:
     worker_id: str | None = None
     worker_timeout: int = 60
     distribution: str = "none"
+    precision: str = "auto"
     space: str | None = None
     recipes: bool = True
     patience: int = 3
@@ -108,6 +112,7 @@ class SearchConfig:
             object.__setattr__(self, "max_epochs", DEFAULT_MAX_EPOCHS)
         _one_of("method", self.method, METHODS)
         _one_of("tuner", self.tuner, TUNERS)
+        _one_of("precision", self.precision, PRECISIONS)
         if self.preset is not None:
             _one_of("preset", self.preset, PRESETS)
         for name in (
@@ -212,7 +217,9 @@ class SearchConfig:
     @classmethod
     def from_json(cls, text: str) -> SearchConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in json.loads(text).items() if k in fields})
+        record = {k: v for k, v in json.loads(text).items() if k in fields}
+        record.setdefault("precision", "float32")  # what searches recorded before it trained in
+        return cls(**record)
 
 
 def run_dir_name(method: str, preset: str | None = None) -> str:

@@ -29,7 +29,16 @@ TENSORFLOW_ONEDNN_FEATURES = (
     "amx_bf16",
 )
 # What a results file records of the CPU: the features that decide oneDNN's default and speed.
-RECORDED_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile")
+RECORDED_FEATURES = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "avx_vnni",
+    "amx_tile",
+    "amx_bf16",
+)
 
 _why = "TensorFlow's default"  # why oneDNN is as it is; set by `prefer_onednn`
 _user_value: str | None = None  # TF_ENABLE_ONEDNN_OPTS as the user set it, if they did

@@ -228,11 +228,12 @@ def load_backbone(config):
         return None
     import keras
 
-    from search_spaces import BackboneError, load_base
+    from search_spaces import BackboneError, dtype_policy, load_base
 
     keras.utils.set_random_seed(config.seed)
     try:
-        return load_base(config.backbone, config.weights, config.input_size, config.alpha)
+        with dtype_policy("float32"):  # its cache is exact and shared by every precision
+            return load_base(config.backbone, config.weights, config.input_size, config.alpha)
     except BackboneError as error:
         raise UsageError(str(error)) from None
 
@@ -247,7 +248,7 @@ def hypermodel_for(
         seed: seeds the cached datasets' shuffling (default: the search's seed).
         epochs: the epochs a learning-rate schedule spans (default: `config.max_epochs`).
     """
-    from search_spaces import create_hypermodel
+    from search_spaces import create_hypermodel, dtype_policy
 
     hypermodel = create_hypermodel(
         config.method,
@@ -266,7 +267,8 @@ def hypermodel_for(
             config.batch_size,
             config.seed if seed is None else seed,
         )
-        seconds = hypermodel.features.prepare(hypermodel.cached_layers(), log)
+        with dtype_policy("float32"):
+            seconds = hypermodel.features.prepare(hypermodel.cached_layers(), log)
         if log:
             how = "reused" if seconds is None else f"built in {seconds:.0f} s"
             log(f"feature cache: {hypermodel.features.folder} ({how})")

@@ -41,6 +41,7 @@ IDENTITY = (
     "recipes",
     "patience",
     "max_madds",
+    "precision",
 )
 # The fingerprint of each setting that names a file (not mentioned when the setting changed).
 _FINGERPRINT = {

@@ -25,6 +25,7 @@ from tuning.files import atomic_path, atomic_write_text, check_writable, raise_i
 from tuning.identity import CONFIG_FILE, check_resumable, config_record
 from tuning.lock import LOCK_FILE, run_dir_lock
 from tuning.plan import plan_epochs, recorded_plan
+from tuning.precision import resolve as resolve_precision
 from tuning.result import BEST_MODEL_FILE, SearchResult
 
 
@@ -41,7 +42,15 @@ def run_search(config: SearchConfig, log=print, x_train=None, y_train=None) -> S
             the arrays: resuming needs the same arrays). The validation split is carved from
             them as from any data.
     """
+    from search_spaces import dtype_policy
+
     config, arrays = _with_arrays(config, x_train, y_train)
+    config, precision = resolve_precision(config)
+    with dtype_policy(config.precision):
+        return _search_in_policy(config, arrays, log, precision.describe())
+
+
+def _search_in_policy(config: SearchConfig, arrays: Split | None, log, precision: str):
     if config.worker:
         from tuning.roles import worker_search
 
@@ -63,7 +72,7 @@ def run_search(config: SearchConfig, log=print, x_train=None, y_train=None) -> S
         with run_dir_lock(config.run_dir, force=config.force_unlock):
             if config.overwrite:
                 _clear(config.run_dir)
-            return _locked_search(config, space, data, backbone, log, arrays)
+            return _locked_search(config, space, data, backbone, log, arrays, precision)
     except OSError as error:
         raise_if_disk_error(error, config.run_dir)
         raise
@@ -112,7 +121,13 @@ def _clear(run_dir: Path) -> None:
 
 
 def _locked_search(
-    config: SearchConfig, space, data: SearchData, backbone, log, arrays: Split | None
+    config: SearchConfig,
+    space,
+    data: SearchData,
+    backbone,
+    log,
+    arrays: Split | None,
+    precision: str,
 ) -> SearchResult:
     from tuning.roles import running_on_workers
     from tuning.tuner import forget_ended
@@ -120,7 +135,7 @@ def _locked_search(
     if log:
         log(
             f"{config.method} search ({config.preset or config.tuner}), seed {config.seed}, "
-            f"{data.describe()}, {onednn_line()} -> {config.run_dir}"
+            f"{data.describe()}, {onednn_line()}, {precision} -> {config.run_dir}"
         )
     with interrupt.recorded():
         resumed = running_on_workers(config)  # read before keras-tuner's reload queues them

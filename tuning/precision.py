@@ -1,0 +1,98 @@
+"""The precision a search trains in: float32, or a Keras mixed-precision policy where the
+hardware has a fast path for it.
+
+`auto` picks `mixed_float16` on GPUs of compute capability 7.0 or more (tensor cores; Keras's
+standard speed-up there), `mixed_bfloat16` on CPUs with AMX (`amx_bf16`: oneDNN runs bfloat16
+matrix products on the tiles, about twice float32's training speed measured on a 2-core Xeon,
+benchmarks/README.md) and float32 everywhere else: without AMX, bfloat16 has no fast path on a CPU
+and is slower than float32. Mixed policies keep the variables, the softmax output and the loss in
+float32 (Keras scales a float16 loss itself); models are saved in float32
+(`search_spaces.float32_copy`), so they
+load and predict alike on any machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tuning.config import SearchConfig
+from tuning.identity import CONFIG_FILE
+
+AUTO = "auto"
+FLOAT16_CAPABILITY = (7, 0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    policy: str  # a Keras dtype policy name
+    why: str  # e.g. "auto: AMX CPU"
+
+    def describe(self) -> str:
+        return f"precision {self.policy} ({self.why})"
+
+
+def choose(requested: str, gpus: list[tuple[int, int]] | None = None, flags=None) -> Choice:
+    """The policy for `requested` ("auto" or a policy name) on this machine.
+
+    Args:
+        gpus: the compute capabilities of the visible GPUs (None: ask TensorFlow).
+        flags: the CPU's feature flags as /proc/cpuinfo spells them (None: this CPU's).
+    """
+    if requested != AUTO:
+        return Choice(requested, "chosen by you")
+    gpus = gpu_capabilities() if gpus is None else gpus
+    if gpus:
+        lowest = min(gpus)
+        if lowest >= FLOAT16_CAPABILITY:
+            return Choice("mixed_float16", f"auto: GPU of compute capability {_dotted(lowest)}")
+        return Choice("float32", f"auto: GPU of compute capability {_dotted(lowest)}, below 7.0")
+    if flags is None:
+        from tuning.cpu import cpu_flags
+
+        flags = cpu_flags()
+    if "amx_bf16" in flags:
+        return Choice("mixed_bfloat16", "auto: AMX CPU")
+    return Choice("float32", "auto: no AMX on this CPU, so no fast bfloat16")
+
+
+def resolve(config: SearchConfig) -> tuple[SearchConfig, Choice]:
+    """`config` with its precision made concrete: a resumed search keeps the precision its run
+    directory recorded when `auto` is asked (an explicit other one is the identity check's to
+    refuse), a new one takes `choose`'s."""
+    if config.precision == AUTO:
+        recorded = _recorded(config)
+        if recorded:
+            choice = Choice(recorded, "auto: as the search recorded it")
+            return dataclasses.replace(config, precision=recorded), choice
+    choice = choose(config.precision)
+    return dataclasses.replace(config, precision=choice.policy), choice
+
+
+def policy_of(config: SearchConfig) -> str:
+    """The policy `config` trains in ("auto" chosen for this machine)."""
+    return choose(AUTO).policy if config.precision == AUTO else config.precision
+
+
+def _recorded(config: SearchConfig) -> str | None:
+    path = config.run_dir / CONFIG_FILE
+    if config.overwrite or not path.is_file():
+        return None
+    try:
+        return SearchConfig.from_json(path.read_text()).precision
+    except (OSError, ValueError, TypeError):
+        return None  # the identity check names what is wrong with the file
+
+
+def gpu_capabilities() -> list[tuple[int, int]]:
+    """(major, minor) compute capability of each GPU TensorFlow sees."""
+    import tensorflow as tf
+
+    found = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
+        found.append(tuple(capability) if capability else (0, 0))
+    return found
+
+
+def _dotted(capability: tuple[int, int]) -> str:
+    return ".".join(map(str, capability))
