@@ -106,14 +106,14 @@ def time_rows(args) -> dict:
     for row in args.rows:
         images = _images(row, args.scale)
         if row == "finetune_cached_epoch":
-            result[row] = _finetune_cached(images, args)
+            result[row] = finetune_cached_throughput(images, args)
         else:
             model = (
-                _seed_cnn()
+                seed_cnn()
                 if row == "seed_scratch_cnn"
                 else _vgg16(1 if row == "vgg16_block5_trainable" else 5)
             )
-            result[row] = _throughput(model, images, args.seed, args.epochs)
+            result[row] = throughput(model, images, args.seed, args.epochs)
     return result
 
 
@@ -121,7 +121,7 @@ def _images(row: str, scale: float) -> int:
     return max(2 * BATCH, int(ROWS[row] * scale))
 
 
-def _seed_cnn():
+def seed_cnn():
     from search_spaces import SEED_PRESETS, create_hypermodel, fixed_hyperparameters
 
     return create_hypermodel("scratch").build(fixed_hyperparameters(SEED_PRESETS["scratch"]))
@@ -145,7 +145,7 @@ def _vgg16(blocks: int):
     return model
 
 
-def _throughput(model, images: int, seed: int, epochs: int) -> float:
+def throughput(model, images: int, seed: int, epochs: int) -> float:
     """Training images per second of the fastest of `epochs` epochs over `images` synthetic
     images, after a warm-up epoch, all in one `fit`: timed from each epoch's start to its end,
     so not counting the end of `fit` (in TensorFlow 2.21 a tf.data iterator's teardown waits for
@@ -166,18 +166,19 @@ def _throughput(model, images: int, seed: int, epochs: int) -> float:
     return round(images / min(timer.seconds[1:]), 1)
 
 
-def _finetune_cached(images: int, args) -> float:
+def finetune_cached_throughput(images: int, args) -> float:
     """Training images per second of the fastest of `--epochs` cached `finetune` epochs, block5
     unfrozen, validation included (as a search spends them); the cache is shared by every
     process of the run."""
     from benchmarks.speed import FINETUNE_HP, epoch_seconds, feature_cache
-    from search_spaces import fixed_hyperparameters
+    from search_spaces import dtype_policy, fixed_hyperparameters
     from tuning.data import load_search_data
 
     data = load_search_data(
         "synthetic", seed=args.seed, train_size=images, val_size=max(100, images // 4)
     )
-    cache, _ = feature_cache("finetune", data, args.seed, Path(args.cache))
+    with dtype_policy("float32"):  # as searches build it, whatever they train in
+        cache, _ = feature_cache("finetune", data, args.seed, Path(args.cache))
     seconds = epoch_seconds(
         "finetune",
         fixed_hyperparameters(FINETUNE_HP),

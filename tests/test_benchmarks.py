@@ -85,6 +85,27 @@ def test_onednn_benchmark_compares_tensorflows_choice_with_ours(tmp_path):
     assert machine["onednn"] is True and "avx2" in machine["cpu_features"]
 
 
+@pytest.mark.slow
+def test_precision_benchmark_times_float32_against_auto(tmp_path):
+    from tuning.precision import choose
+
+    done = run_cli(
+        *"--rounds 1 --scale 0.06 --epochs 1 --results".split(),
+        tmp_path,
+        module="benchmarks.precision",
+    )
+    assert done.returncode == 0, done.stderr
+    [path] = tmp_path.glob("precision-tiny-*.json")
+    record = json.loads(path.read_text())
+    [plain], [auto] = record["runs"]["float32"], record["runs"]["auto"]
+    assert plain["policy"] == "float32" and auto["policy"] == choose("auto").policy
+    for run in (plain, auto):
+        assert all(run[row] > 0 for row in record["training_images"])
+    assert set(record["auto_over_float32"]) == set(record["training_images"])
+    assert record["machine"]["precision_auto"] == choose("auto").describe()
+    assert "amx_bf16" in record["machine"]["cpu_features"]
+
+
 def test_every_result_says_which_hosts_its_figures_hold_for(tmp_path):
     from benchmarks.machine import save_result
     from tuning.cpu import cpu_kind, tensorflow_enables_onednn

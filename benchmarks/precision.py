@@ -1,0 +1,149 @@
+"""float32 against `--precision auto` (`tuning.precision`), side by side in fresh processes.
+
+    python -m benchmarks.precision          # 3 rounds of alternate fresh processes
+
+Each round runs one fresh process per setting, in alternating order (`alternate_rounds`):
+`float32`, and `auto`, what a search picks on this machine (mixed_bfloat16 on AMX CPUs, float32
+on the others: there both settings run the same computation). Each process times, after a warm-up
+epoch, the fastest of `--epochs` training epochs in images per second (batch 128, synthetic
+images: speed does not depend on what the pictures show): the seed's scratch CNN and the first
+`scratch` recipe (5,000 images each), a cached `finetune` epoch (VGG-16 block5 unfrozen on cached
+block4 output, random weights, 5,000 images, validation included), and, for the record, the
+frozen backbone's extraction of the feature cache in each precision (5,000 images; searches
+build it in float32 whatever they train in: the cache stays exact and shared). Writes
+`benchmarks/results/precision-<date>.json` with every run, the medians, auto's speed-up per row
+and this machine's CPU features.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.machine import RESULTS, alternate_rounds
+from benchmarks.onednn import finetune_cached_throughput, seed_cnn, throughput
+
+ROWS = {  # row: training images
+    "seed_scratch_cnn": 5000,
+    "first_recipe": 5000,
+    "finetune_cached_epoch": 5000,
+    "feature_extraction": 5000,
+}
+SETTINGS = ("float32", "auto")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per row and process")
+    parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)  # tests
+    parser.add_argument("--results", default=str(RESULTS), help="folder for the JSON")
+    parser.add_argument("--one", choices=SETTINGS, help=argparse.SUPPRESS)
+    parser.add_argument("--cache", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(time_rows(args.one, args)))
+        return
+    with tempfile.TemporaryDirectory() as cache:
+        runs = alternate_rounds(SETTINGS, args.rounds, lambda name: _fresh(name, cache, args))
+    medians = {
+        name: {row: round(statistics.median(r[row] for r in runs[name]), 1) for row in args.rows}
+        for name in SETTINGS
+    }
+    speedup = {row: round(medians["auto"][row] / medians["float32"][row], 2) for row in args.rows}
+    print(json.dumps({"images_per_second": medians, "auto_over_float32": speedup}, indent=1))
+    from benchmarks.machine import save_result
+
+    options = " ".join(
+        a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("--results")
+    )
+    save_result(
+        "precision" + ("-tiny" if args.scale != 1 else ""),
+        {
+            "command": f"python -m benchmarks.precision {options}".strip(),
+            "auto_chose": runs["auto"][0]["policy"],
+            "why": runs["auto"][0]["why"],
+            "batch_size": 128,
+            "seed": args.seed,
+            "timed_epochs_per_process": args.epochs,
+            "training_images": {row: _images(row, args.scale) for row in args.rows},
+            "runs": runs,
+            "median_images_per_second": medians,
+            "auto_over_float32": speedup,
+        },
+        folder=Path(args.results),
+    )
+
+
+def time_rows(setting: str, args) -> dict:
+    """Images per second of each row in `setting`'s policy (this process's global policy)."""
+    from tuning.runtime import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import keras
+
+    from tuning.precision import choose
+
+    choice = choose(setting)
+    keras.mixed_precision.set_global_policy(choice.policy)
+    result = {"policy": choice.policy, "why": choice.why}
+    for row in args.rows:
+        images = _images(row, args.scale)
+        if row == "finetune_cached_epoch":
+            result[row] = finetune_cached_throughput(images, args)
+        elif row == "feature_extraction":
+            result[row] = _extraction(images, args.seed)
+        else:
+            model = seed_cnn() if row == "seed_scratch_cnn" else _first_recipe()
+            result[row] = throughput(model, images, args.seed, args.epochs)
+    return result
+
+
+def _first_recipe():
+    from search_spaces import create_hypermodel, fixed_hyperparameters
+    from search_spaces.scratch import RECIPES
+
+    first = next(iter(RECIPES.values()))
+    return create_hypermodel("scratch").build(fixed_hyperparameters(first))
+
+
+def _extraction(images: int, seed: int) -> float:
+    """Images per second of VGG-16's frozen layers (random weights) over `images` images, in
+    the global policy, after a warm-up pass."""
+    import keras
+    import numpy as np
+
+    from search_spaces.backbones import extractor, load_base
+
+    keras.utils.set_random_seed(seed)
+    base = load_base("vgg16", "none", 32)
+    model = extractor(base, 32, [base.layers[-1].name])
+    x = np.random.default_rng(seed).integers(0, 256, (images, 32, 32, 3)).astype("float32")
+    model.predict(x[:256], batch_size=128, verbose=0)
+    start = time.perf_counter()
+    model.predict(x, batch_size=128, verbose=0)
+    return round(images / (time.perf_counter() - start), 1)
+
+
+def _images(row: str, scale: float) -> int:
+    return max(256, int(ROWS[row] * scale))
+
+
+def _fresh(setting: str, cache: str, args) -> dict:
+    command = [sys.executable, "-m", "benchmarks.precision", "--one", setting, "--cache", cache]
+    command += ["--seed", str(args.seed), "--scale", str(args.scale)]
+    command += ["--epochs", str(args.epochs), "--rows", *args.rows]
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    main()
