@@ -5,8 +5,13 @@
 Every candidate is one fixed point of the `scratch` space, trained in one `fit` per budget (1, 3
 and 9 epochs by default), its learning-rate schedule spanning that budget, on the same seeded
 split (10,000 training / 2,500 validation images). Validation accuracy and seconds after each
-epoch go to `benchmarks/results/recipes-<date>.json`, rewritten after every run, so a stopped
-benchmark keeps what it measured. Candidates run in the order given, cheapest first by default.
+epoch go to `benchmarks/results/<name>-<date>.json` (`--name`, default recipes), rewritten after
+every run, so a stopped benchmark keeps what it measured. Candidates run in the order given,
+cheapest first by default. `--precisions` and `--train-seeds` repeat each run per precision and
+training seed (the split stays `--seed`'s), runs then named `candidate/precision/seed N`:
+
+    python -m benchmarks.recipes --data PATH --candidates resnet_3x1_w32_sgd --epochs 9 \
+        --precisions float32 mixed_bfloat16 --train-seeds 1 2 3 --name precision-accuracy
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import time
 
 from benchmarks.machine import save_result
 from search_spaces.scratch import RECIPES
+from tuning.config import PRECISIONS
 
 # The recipes, and the variations of them that lost (each recorded in full in the results).
 _RESNET = RECIPES["resnet8_w32_sgd_one_cycle"]
@@ -58,26 +64,49 @@ def main(argv=None) -> None:
         "candidates": {name: CANDIDATES[name] for name in args.candidates},
         "runs": {},
     }
+    repeated = len(args.precisions) > 1 or args.train_seeds != [args.seed]
     for name in args.candidates:
-        for epochs in args.epochs:
-            curve = train(CANDIDATES[name], epochs, data, args)
-            record["runs"].setdefault(name, {})[str(epochs)] = curve
-            print(f"{name}, {epochs} epochs: {curve[-1]}", flush=True)
-            save_result("recipes", record)
+        for precision in args.precisions:
+            for seed in args.train_seeds:
+                run = f"{name}/{precision}/seed {seed}" if repeated else name
+                for epochs in args.epochs:
+                    curve = train(CANDIDATES[name], epochs, data, args, precision, seed)
+                    record["runs"].setdefault(run, {})[str(epochs)] = curve
+                    print(f"{run}, {epochs} epochs: {curve[-1]}", flush=True)
+                    if repeated:
+                        record["mean_final_val_accuracy"] = final_means(record["runs"])
+                    save_result(args.name, record)
 
 
-def train(values: dict, epochs: int, data, args) -> list[list[float]]:
+def final_means(runs: dict) -> dict:
+    """{"candidate/precision": {epochs: mean of the seeds' val accuracy after the last epoch}}."""
+    finals = {}
+    for run, budgets in runs.items():
+        group = run.rsplit("/seed ", 1)[0]
+        for epochs, curve in budgets.items():
+            finals.setdefault(group, {}).setdefault(epochs, []).append(curve[-1][1])
+    return {
+        group: {epochs: round(sum(v) / len(v), 4) for epochs, v in budgets.items()}
+        for group, budgets in finals.items()
+    }
+
+
+def train(
+    values: dict, epochs: int, data, args, precision="float32", seed=None
+) -> list[list[float]]:
     """[[seconds, val_accuracy] after each epoch] of `values` trained for `epochs`."""
     import keras
 
-    from search_spaces import fixed_hyperparameters
+    from search_spaces import dtype_policy, fixed_hyperparameters
     from search_spaces.scratch import ScratchCNN
     from tuning.pipeline import to_dataset
 
-    keras.utils.set_random_seed(args.seed)
+    seed = args.seed if seed is None else seed
+    keras.utils.set_random_seed(seed)
     hypermodel = ScratchCNN(schedule_epochs=epochs)
     hp = fixed_hyperparameters(values)
-    model = hypermodel.build(hp)
+    with dtype_policy(precision):
+        model = hypermodel.build(hp)
     start = time.perf_counter()
     curve = []
     stamp = keras.callbacks.LambdaCallback(
@@ -88,7 +117,7 @@ def train(values: dict, epochs: int, data, args) -> list[list[float]]:
     hypermodel.fit(
         hp,
         model,
-        to_dataset(data.train, args.batch_size, shuffle=True, seed=args.seed),
+        to_dataset(data.train, args.batch_size, shuffle=True, seed=seed),
         validation_data=to_dataset(data.validation, args.batch_size),
         epochs=epochs,
         callbacks=[stamp],
@@ -109,7 +138,14 @@ def parse_args(argv):
     parser.add_argument(
         "--candidates", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES)
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--precisions", nargs="+", default=["float32"], choices=list(PRECISIONS[1:])
+    )
+    parser.add_argument("--train-seeds", type=int, nargs="+", help="default: --seed")
+    parser.add_argument("--name", default="recipes", help="the results file's name")
+    args = parser.parse_args(argv)
+    args.train_seeds = args.train_seeds or [args.seed]
+    return args
 
 
 if __name__ == "__main__":
