@@ -31,8 +31,12 @@ them in turn; a contender's clock counts only its own slices, and it is killed w
 budget. After each slice the orchestrator reads the contender's best validation accuracy so far
 from disk (the val accuracy in a completed trial's keras-tuner `trial.json`, the seed run's
 per-epoch log): a trial still running when the budget ends counts for nothing, as for a user who
-stops there. Writes `benchmarks/results/search-quality-<date>.json` and the plot beside it (best
-validation accuracy against minutes, one line per contender).
+stops there. Then each contender's model, as it would hand it to its user, is evaluated once on
+the source's test images: cifar-tune's `best_model.keras` (the stopped search run again with a
+spent time budget, which starts no trial and exports its best), keras-tuner's best model, the
+seed run's last epoch, AutoKeras's exported model. Writes
+`benchmarks/results/search-quality-<date>.json` and the plot beside it (best validation accuracy
+against minutes, one line per contender).
 """
 
 from __future__ import annotations
@@ -81,11 +85,15 @@ def main(argv=None) -> None:
         args.data = save_split(Path(work) / "split.npz", args.source, args.seed)
         runs = {name: Contender(name, Path(work) / name, args) for name in args.contenders}
         take_turns(list(runs.values()), args.minutes * 60, args.slice)
+        for run in runs.values():
+            run.evaluate()
+            print(f"{run.name}: test accuracy {run.test_accuracy}", flush=True)
         record = {
             "budget_minutes": args.minutes,
             "slice_seconds": args.slice,
             "seed": args.seed,
             "data": f"{args.source}, {TRAIN} training / {VALIDATION} validation images",
+            "test_images": f"{args.source}'s test split",
             "contenders": {name: run.result() for name, run in runs.items()},
         }
     save(record, Path(args.results), args.name)
@@ -95,12 +103,13 @@ class Contender:
     """One contender's process, stopped between turns, and what it has found so far."""
 
     def __init__(self, name: str, folder: Path, args):
-        self.name, self.folder = name, folder
+        self.name, self.folder, self.data = name, folder, args.data
         folder.mkdir(parents=True)
         self.command = contender_command(name, folder, args)
         self.active = 0.0
         self.curve: list[tuple[float, float | None]] = []
         self.error = None if self.command else "skipped: no --autokeras-python given"
+        self.test_accuracy, self.test_error = None, None
         self.process = None
         if self.command:
             self.log = open(folder / "output.log", "w")
@@ -135,6 +144,35 @@ class Contender:
             tail = (self.folder / "output.log").read_text().strip().splitlines()[-3:]
             self.error = f"exit {self.process.returncode}: " + " | ".join(tail)[-500:]
 
+    def evaluate(self) -> None:
+        """The test accuracy of the model this contender hands its user, or why there is none."""
+        if self.command is None or self.best() is None:
+            self.test_error = self.error or "no completed trial or epoch"
+            return
+        if self.command[1:3] == ["-m", "tuning"]:  # cifar-tune: export, then load it here
+            command, evaluate = [*self.command, "--time-budget", "1s"], self._cifar_tune_test
+        else:
+            command, evaluate = [*self.command, "evaluate"], _printed_accuracy
+        done = subprocess.run(command, capture_output=True, text=True, env=_env())
+        if done.returncode != 0:
+            self.test_error = f"exit {done.returncode}: {done.stderr.strip()[-500:]}"
+            return
+        self.test_accuracy = evaluate(done.stdout)
+
+    def _cifar_tune_test(self, _output: str) -> float:
+        import keras
+        import numpy as np
+
+        import search_spaces  # noqa: F401  (registers the layers saved models are made of)
+
+        model = keras.saving.load_model(
+            self.folder / "scratch" / "best_model.keras", safe_mode=True
+        )
+        with np.load(self.data, allow_pickle=False) as arrays:
+            x, y = arrays["x_test"], arrays["y_test"]
+        predicted = np.argmax(model.predict(x, batch_size=256, verbose=0), axis=1)
+        return float(np.mean(predicted == y))
+
     def best(self) -> float | None:
         scores = [_val_accuracy(json.loads(p.read_text())) for p in self.folder.rglob("trial.json")]
         epochs = self.folder / "epochs.csv"  # Keras's CSVLogger, flushed every epoch
@@ -149,8 +187,10 @@ class Contender:
             "command": " ".join(self.command or []),
             "minutes_run": round(self.active / 60, 2),
             "best_val_accuracy": self.best(),
+            "test_accuracy": self.test_accuracy,
             "curve": self.curve,
             "error": self.error,
+            "test_error": self.test_error,
         }
 
 
@@ -161,6 +201,10 @@ def _val_accuracy(trial: dict) -> float | None:
         return None
     metric = trial.get("metrics", {}).get("metrics", {}).get("val_accuracy", {})
     return max((o["value"][0] for o in metric.get("observations", [])), default=None)
+
+
+def _printed_accuracy(output: str) -> float:
+    return float(json.loads(output.strip().splitlines()[-1])["test_accuracy"])
 
 
 def take_turns(contenders: list[Contender], budget: float, slice_seconds: float) -> None:
@@ -226,18 +270,23 @@ def contender_command(name: str, folder: Path, args) -> list[str] | None:
 
 
 def save_split(path: Path, source: str, seed: int) -> Path:
-    """The split cifar-tune's contenders search on, for the others (plain arrays)."""
+    """The split cifar-tune's contenders search on, for the others (plain arrays), and the
+    test images every contender's model is evaluated on at the end."""
     import numpy as np
 
+    from reports.test_split import load_test_split
     from tuning.data import load_search_data
 
     data = load_search_data(source, VALIDATION, TRAIN, seed)
+    test = load_test_split(source)
     np.savez(
         path,
         x_train=data.train.images,
         y_train=data.train.fine,
         x_val=data.validation.images,
         y_val=data.validation.fine,
+        x_test=test.images,
+        y_test=test.fine,
     )
     return path
 

@@ -149,5 +149,11 @@ def test_search_quality_takes_turns_within_the_budget_and_plots(tmp_path):
         bests = [b for _, b in result["curve"] if b is not None]
         assert bests == sorted(bests)
     assert record["contenders"]["seed"]["best_val_accuracy"] > 0  # epochs of the seed CNN ran
+    for name in ("seed", "plain"):  # each handed-over model tested once, if there is one
+        result = record["contenders"][name]
+        if result["best_val_accuracy"] is None:
+            assert result["test_error"] == "no completed trial or epoch"
+        else:
+            assert 0 < result["test_accuracy"] <= 1 and result["test_error"] is None, result
     processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert "--train-size 10000 --val-size 2500" not in processes  # every contender was killed
