@@ -51,7 +51,7 @@ class FeatureExtraction(BackboneHyperModel):
 
         if self.features is None:
             inputs = keras.Input((32, 32, 3), name="image")
-            x = layers.RandomFlip("horizontal")(inputs) if flip else inputs
+            x = layers.RandomFlip("horizontal", dtype="float32")(inputs) if flip else inputs
             x = base_features(x, self.backbone, self.weights, self.input_size, self.alpha)
         else:
             top = top_layer(self.backbone)

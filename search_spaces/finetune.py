@@ -90,7 +90,7 @@ class FineTune(BackboneHyperModel):
 
         if self.features is None:
             inputs = keras.Input((32, 32, 3), name="image")
-            x = layers.RandomFlip("horizontal")(inputs) if flip else inputs
+            x = layers.RandomFlip("horizontal", dtype="float32")(inputs) if flip else inputs
             x = base_features(x, self.backbone, self.weights, self.input_size, self.alpha)
         else:
             cut = cut_layer(self.backbone, blocks)

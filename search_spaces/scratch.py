@@ -233,19 +233,28 @@ def conv_bn(x, filters: int, size: int, stride: int, relu: bool):
 
 def augment(x, hp: kt.HyperParameters):
     """Random crop with 4-pixel padding (as a shift of up to 4 pixels with zeros: the same
-    pictures) and the seed's flip, rotation and zoom, each a searched choice."""
+    pictures) and the seed's flip, rotation and zoom, each a searched choice.
+
+    The layers compute in float32 under any precision: CPUs have no fast bfloat16 image ops,
+    and in bfloat16 they cost the first recipe most of mixed precision's gain
+    (benchmarks/README.md).
+    """
     crop = hp.Boolean("crop")
     flip = hp.Boolean("flip")
     rotation = hp.Choice("rotation", [0.0, 0.05, 0.1])
     zoom = hp.Choice("zoom", [0.0, 0.1, 0.2])
     if crop:
         x = layers.RandomTranslation(
-            CROP_PADDING / 32, CROP_PADDING / 32, fill_mode="constant", interpolation="nearest"
+            CROP_PADDING / 32,
+            CROP_PADDING / 32,
+            fill_mode="constant",
+            interpolation="nearest",
+            dtype="float32",
         )(x)
     if flip:
-        x = layers.RandomFlip("horizontal")(x)
+        x = layers.RandomFlip("horizontal", dtype="float32")(x)
     if rotation:
-        x = layers.RandomRotation(rotation)(x)
+        x = layers.RandomRotation(rotation, dtype="float32")(x)
     if zoom:
-        x = layers.RandomZoom(zoom)(x)
+        x = layers.RandomZoom(zoom, dtype="float32")(x)
     return x

@@ -39,13 +39,15 @@ def test_an_explicit_precision_wins_and_a_wrong_one_is_named():
 
 
 @pytest.mark.parametrize("method", ["scratch", "feature", "finetune"])
-def test_mixed_models_compute_in_bfloat16_and_score_in_float32(method):
+def test_mixed_models_compute_in_bfloat16_augment_and_score_in_float32(method):
     hypermodel = create_hypermodel(method, weights="none")
-    values = next(iter(RECIPES.values())) if method == "scratch" else {}
+    values = next(iter(RECIPES.values())) if method == "scratch" else {"flip": True}
     with dtype_policy("mixed_bfloat16"):
         model = hypermodel.build(fixed_hyperparameters(values))
     computing = {layer.compute_dtype for layer in _layers(model) if layer.weights}
     assert "bfloat16" in computing
+    augmenting = [layer for layer in _layers(model) if layer.name.startswith("random_")]
+    assert augmenting and all(layer.compute_dtype == "float32" for layer in augmenting)
     (softmax,) = [layer for layer in _layers(model) if layer.name == "predictions"]
     assert softmax.compute_dtype == "float32" and model.output.dtype == "float32"
     images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype("float32")
