@@ -83,3 +83,34 @@ def alternate_rounds(names, rounds: int, run_one) -> dict:
             runs[name].append(run_one(name))
             print(f"round {round_number + 1}, {name}: {runs[name][-1]}", flush=True)
     return runs
+
+
+def add_round_arguments(parser, rounds: int, rows) -> None:
+    """The flags of an alternate-rounds benchmark over `rows` (its own `--one` aside)."""
+    import argparse
+
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per row and process")
+    parser.add_argument("--rows", nargs="+", choices=rows, default=list(rows))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)  # tests
+    parser.add_argument("--results", default=str(RESULTS), help="folder for the JSON")
+    parser.add_argument("--cache", help=argparse.SUPPRESS)
+
+
+def row_medians(runs: dict, rows) -> dict:
+    """{setting: {row: the median over its rounds}} of `alternate_rounds`' runs."""
+    import statistics
+
+    return {
+        name: {row: round(statistics.median(r[row] for r in results), 1) for row in rows}
+        for name, results in runs.items()
+    }
+
+
+def invocation(module: str, argv) -> str:
+    """The command line that ran `module`, without the results folder."""
+    import sys
+
+    given = argv if argv is not None else sys.argv[1:]
+    return f"python -m {module} " + " ".join(a for a in given if not a.startswith("--results"))

@@ -22,13 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.machine import RESULTS, alternate_rounds
+from benchmarks.machine import add_round_arguments, alternate_rounds, invocation, row_medians
 from tuning.cpu import ONEDNN, tensorflow_enables_onednn
 
 ROWS = {  # row: training images
@@ -43,14 +42,8 @@ BATCH = 128
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per row and process")
-    parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS))
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)  # tests
-    parser.add_argument("--results", default=str(RESULTS), help="folder for the JSON")
+    add_round_arguments(parser, 5, ROWS)
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--cache", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(time_rows(args)))
@@ -59,10 +52,7 @@ def main(argv=None) -> None:
         runs = alternate_rounds(
             SETTINGS, args.rounds, lambda name: _in_fresh_process(name, cache, args)
         )
-    medians = {
-        name: {row: round(statistics.median(r[row] for r in runs[name]), 1) for row in args.rows}
-        for name in SETTINGS
-    }
+    medians = row_medians(runs, args.rows)
     speedup = {
         row: round(medians["cifar_tune"][row] / medians["tensorflow"][row], 2) for row in args.rows
     }
@@ -71,13 +61,10 @@ def main(argv=None) -> None:
     )
     from benchmarks.machine import save_result
 
-    options = " ".join(
-        a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("--results")
-    )
     save_result(
         "onednn" + ("-tiny" if args.scale != 1 else ""),
         {
-            "command": f"python -m benchmarks.onednn {options}".strip(),
+            "command": invocation("benchmarks.onednn", argv).strip(),
             "settings": {
                 "tensorflow": f"{ONEDNN}={_tensorflow_choice()}: what TensorFlow alone "
                 f"chooses on this CPU",

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.machine import RESULTS, alternate_rounds
+from benchmarks.machine import add_round_arguments, alternate_rounds, invocation, row_medians
 from benchmarks.onednn import finetune_cached_throughput, seed_cnn, throughput
 
 ROWS = {  # row: training images
@@ -40,35 +39,23 @@ SETTINGS = ("float32", "auto")
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=2, help="timed epochs per row and process")
-    parser.add_argument("--rows", nargs="+", choices=ROWS, default=list(ROWS))
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--scale", type=float, default=1.0, help=argparse.SUPPRESS)  # tests
-    parser.add_argument("--results", default=str(RESULTS), help="folder for the JSON")
+    add_round_arguments(parser, 3, ROWS)
     parser.add_argument("--one", choices=SETTINGS, help=argparse.SUPPRESS)
-    parser.add_argument("--cache", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(time_rows(args.one, args)))
         return
     with tempfile.TemporaryDirectory() as cache:
         runs = alternate_rounds(SETTINGS, args.rounds, lambda name: _fresh(name, cache, args))
-    medians = {
-        name: {row: round(statistics.median(r[row] for r in runs[name]), 1) for row in args.rows}
-        for name in SETTINGS
-    }
+    medians = row_medians(runs, args.rows)
     speedup = {row: round(medians["auto"][row] / medians["float32"][row], 2) for row in args.rows}
     print(json.dumps({"images_per_second": medians, "auto_over_float32": speedup}, indent=1))
     from benchmarks.machine import save_result
 
-    options = " ".join(
-        a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("--results")
-    )
     save_result(
         "precision" + ("-tiny" if args.scale != 1 else ""),
         {
-            "command": f"python -m benchmarks.precision {options}".strip(),
+            "command": invocation("benchmarks.precision", argv).strip(),
             "auto_chose": runs["auto"][0]["policy"],
             "why": runs["auto"][0]["why"],
             "batch_size": 128,
