@@ -1,6 +1,7 @@
 """float32 against `--precision auto` (`tuning.precision`), side by side in fresh processes.
 
     python -m benchmarks.precision          # 3 rounds of alternate fresh processes
+    python -m benchmarks.precision --against mixed_bfloat16   # where auto picks float32
 
 Each round runs one fresh process per setting, in alternating order (`alternate_rounds`):
 `float32`, and `auto`, what a search picks on this machine (mixed_bfloat16 on AMX CPUs, float32
@@ -12,7 +13,8 @@ block4 output, random weights, 5,000 images, validation included), and, for the 
 frozen backbone's extraction of the feature cache in each precision (5,000 images; searches
 build it in float32 whatever they train in: the cache stays exact and shared). Writes
 `benchmarks/results/precision-<date>.json` with every run, the medians, auto's speed-up per row
-and this machine's CPU features.
+and this machine's CPU features. `--against mixed_bfloat16` times that policy in auto's place, to
+decide auto on a host kind where it picks float32 (an AVX-512 BF16 CPU without AMX, say).
 """
 
 from __future__ import annotations
@@ -34,37 +36,39 @@ ROWS = {  # row: training images
     "finetune_cached_epoch": 5000,
     "feature_extraction": 5000,
 }
-SETTINGS = ("float32", "auto")
+AGAINST = ("auto", "mixed_bfloat16")
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_round_arguments(parser, 3, ROWS)
-    parser.add_argument("--one", choices=SETTINGS, help=argparse.SUPPRESS)
+    parser.add_argument("--against", choices=AGAINST, default="auto", help="timed beside float32")
+    parser.add_argument("--one", choices=("float32", *AGAINST), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(time_rows(args.one, args)))
         return
+    settings, key = ("float32", args.against), f"{args.against}_over_float32"
     with tempfile.TemporaryDirectory() as cache:
-        runs = alternate_rounds(SETTINGS, args.rounds, lambda name: _fresh(name, cache, args))
+        runs = alternate_rounds(settings, args.rounds, lambda name: _fresh(name, cache, args))
     medians = row_medians(runs, args.rows)
-    speedup = {row: round(medians["auto"][row] / medians["float32"][row], 2) for row in args.rows}
-    print(json.dumps({"images_per_second": medians, "auto_over_float32": speedup}, indent=1))
+    speedup = {row: round(medians[args.against][row] / medians["float32"][row], 2) for row in args.rows}
+    print(json.dumps({"images_per_second": medians, key: speedup}, indent=1))
     from benchmarks.machine import save_result
 
+    name = "precision" + ("" if args.against == "auto" else f"-{args.against}")
     save_result(
-        "precision" + ("-tiny" if args.scale != 1 else ""),
+        name + ("-tiny" if args.scale != 1 else ""),
         {
             "command": invocation("benchmarks.precision", argv).strip(),
-            "auto_chose": runs["auto"][0]["policy"],
-            "why": runs["auto"][0]["why"],
+            "auto_chose": choose_here(),
             "batch_size": 128,
             "seed": args.seed,
             "timed_epochs_per_process": args.epochs,
             "training_images": {row: _images(row, args.scale) for row in args.rows},
             "runs": runs,
             "median_images_per_second": medians,
-            "auto_over_float32": speedup,
+            key: speedup,
         },
         folder=Path(args.results),
     )
@@ -92,6 +96,14 @@ def time_rows(setting: str, args) -> dict:
             model = seed_cnn() if row == "seed_scratch_cnn" else _first_recipe()
             result[row] = throughput(model, images, args.seed, args.epochs)
     return result
+
+
+def choose_here() -> dict:
+    """What `--precision auto` picks on this machine, and why."""
+    from tuning.precision import choose
+
+    choice = choose("auto")
+    return {"policy": choice.policy, "why": choice.why}
 
 
 def _first_recipe():
