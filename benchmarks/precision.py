@@ -52,7 +52,9 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as cache:
         runs = alternate_rounds(settings, args.rounds, lambda name: _fresh(name, cache, args))
     medians = row_medians(runs, args.rows)
-    speedup = {row: round(medians[args.against][row] / medians["float32"][row], 2) for row in args.rows}
+    speedup = {
+        row: round(medians[args.against][row] / medians["float32"][row], 2) for row in args.rows
+    }
     print(json.dumps({"images_per_second": medians, key: speedup}, indent=1))
     from benchmarks.machine import save_result
 

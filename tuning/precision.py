@@ -4,9 +4,10 @@ hardware has a fast path for it.
 `auto` picks `mixed_float16` on GPUs of compute capability 7.0 or more (tensor cores; Keras's
 standard speed-up there), `mixed_bfloat16` on CPUs with AMX (`amx_bf16`: oneDNN runs bfloat16
 matrix products on the tiles) and float32 everywhere else: on an AVX-512 BF16 CPU without AMX the
-search space's models trained no faster in bfloat16 (benchmarks/README.md has the measurements). Mixed policies keep the variables, the softmax output
-and the loss in float32 (Keras scales a float16 loss itself); models are saved in float32
-(`search_spaces.float32_copy`), so they load and predict alike on any machine.
+search space's models trained no faster in bfloat16 (benchmarks/README.md has the measurements).
+Mixed policies keep the variables, the softmax output and the loss in float32 (Keras scales a
+float16 loss itself); models are saved in float32 (`search_spaces.float32_copy`), so they load
+and predict alike on any machine.
 """
 
 from __future__ import annotations
