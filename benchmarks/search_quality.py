@@ -6,16 +6,19 @@
 Contenders (each its own process, on `--data`, real CIFAR-100 for any figure: 10,000 training
 and 2,500 validation images, the search's own split; the synthetic stand-in by default, for the
 benchmark's own test):
-  scratch     cifar-tune's `scratch` search, default space, Hyperband (`--max-epochs 9`), models
-              over 60M multiply-adds per image refused (`--max-madds 60M`, as the README advises
-              for short budgets: ResNet-18's corner would take one 9-epoch trial ~20 minutes);
+  scratch     cifar-tune's `scratch` search, default space, Hyperband over the epochs its
+              `--time-budget` would plan here (`tuning.plan`: calibrated once, before the turns
+              begin, its seconds counted as the contender's first minutes; the plan passed as
+              `--max-epochs` and `--min-epochs`, since a search's own clock would count the
+              other contenders' turns too), models over 60M multiply-adds per image refused
+              (`--max-madds 60M`, as the README advises for short budgets);
   hyperresnet plain keras-tuner Hyperband over `keras_tuner.applications.HyperResNet(
               input_shape=(32, 32, 3), classes=100)`, keras-tuner's defaults, the same
               `max_epochs` and factor;
   seed        the seed write-up's CNN trained for the whole budget (one long fit);
   plain       cifar-tune's `scratch` search over the old plain-only space (architecture plain,
               Adam at a constant rate, no crop or label smoothing: the space before residual
-              stages and schedules, the same cap), for before and after;
+              stages and schedules, the same cap and plan), for before and after;
   autokeras   AutoKeras 3.0's `ImageClassifier` (trials of `--max-epochs` epochs, its own early
               stopping), run by another Python (`--autokeras-python`): a venv of its own, since
               AutoKeras 3.0.0 fails under Keras 3.15 (its heads pass numpy integers as Dense
@@ -80,9 +83,17 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--results", default=str(RESULTS), help="folder for the JSON and plot")
     parser.add_argument("--name", default="search-quality")
+    parser.add_argument("--plan-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.plan_only:
+        print(json.dumps(plan_search(args)))
+        return
     with tempfile.TemporaryDirectory() as work:
         args.data = save_split(Path(work) / "split.npz", args.source, args.seed)
+        args.plan = None
+        if {"scratch", "plain"} & set(args.contenders):
+            args.plan = _fresh_plan(args)
+            print(f"plan: {args.plan['line']}", flush=True)
         runs = {name: Contender(name, Path(work) / name, args) for name in args.contenders}
         take_turns(list(runs.values()), args.minutes * 60, args.slice)
         for run in runs.values():
@@ -94,6 +105,7 @@ def main(argv=None) -> None:
             "seed": args.seed,
             "data": f"{args.source}, {TRAIN} training / {VALIDATION} validation images",
             "test_images": f"{args.source}'s test split",
+            "scratch_plan": args.plan,
             "contenders": {name: run.result() for name, run in runs.items()},
         }
     save(record, Path(args.results), args.name)
@@ -106,7 +118,8 @@ class Contender:
         self.name, self.folder, self.data = name, folder, args.data
         folder.mkdir(parents=True)
         self.command = contender_command(name, folder, args)
-        self.active = 0.0
+        planned = name in ("scratch", "plain") and args.plan
+        self.active = args.plan["calibration_seconds"] if planned else 0.0
         self.curve: list[tuple[float, float | None]] = []
         self.error = None if self.command else "skipped: no --autokeras-python given"
         self.test_accuracy, self.test_error = None, None
@@ -231,6 +244,8 @@ def contender_command(name: str, folder: Path, args) -> list[str] | None:
         str(args.seed),
     ]
     if name in ("scratch", "plain"):
+        epochs = ["--max-epochs", str(args.plan["max_epochs"])]
+        epochs += ["--min-epochs", str(args.plan["min_epochs"])]
         extra = []
         if name == "plain":
             (folder / "plain.toml").write_text(PLAIN_SPACE)
@@ -243,8 +258,7 @@ def contender_command(name: str, folder: Path, args) -> list[str] | None:
             "--method",
             "scratch",
             *data,
-            "--max-epochs",
-            str(MAX_EPOCHS),
+            *epochs,
             "--factor",
             str(FACTOR),
             "--max-madds",
@@ -267,6 +281,47 @@ def contender_command(name: str, folder: Path, args) -> list[str] | None:
         str(MAX_EPOCHS),
         str(FACTOR),
     ]
+
+
+def plan_search(args) -> dict:
+    """The Hyperband epochs a `scratch --time-budget` search of `args.minutes` would plan on
+    this machine (the default space, this benchmark's split and cost cap)."""
+    import time
+
+    from tuning.config import SearchConfig
+    from tuning.cost import parse_madds
+    from tuning.data import load_search_data
+    from tuning.plan import choose_plan, measure_cost
+
+    config = SearchConfig(
+        method="scratch",
+        data=args.source,
+        train_size=TRAIN,
+        val_size=VALIDATION,
+        seed=args.seed,
+        factor=FACTOR,
+        max_madds=parse_madds(MAX_MADDS),
+        time_budget=args.minutes * 60,
+    )
+    data = load_search_data(config.data, config.val_size, config.train_size, config.seed)
+    start = time.perf_counter()
+    cost = measure_cost(config, data, None)
+    spent = time.perf_counter() - start
+    plan = choose_plan(config.time_budget, cost, FACTOR, spent=spent)
+    return {
+        "max_epochs": plan.max_epochs,
+        "min_epochs": plan.min_epochs,
+        "calibration_seconds": round(spent, 1),
+        "line": plan.describe(config.time_budget),
+        "epoch_seconds": round(cost.epoch_seconds, 1),
+    }
+
+
+def _fresh_plan(args) -> dict:
+    command = [sys.executable, "-m", "benchmarks.search_quality", "--plan-only"]
+    command += ["--data", args.source, "--minutes", str(args.minutes), "--seed", str(args.seed)]
+    done = subprocess.run(command, check=True, capture_output=True, text=True, env=_env())
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def save_split(path: Path, source: str, seed: int) -> Path:
