@@ -24,7 +24,7 @@ from pathlib import Path
 
 from benchmarks.machine import RESULTS, alternate_rounds
 from benchmarks.speed import FEATURE_HP, FINETUNE_HP
-from tuning.runtime import SYSTEM_ALLOCATOR
+from tuning.host.runtime import SYSTEM_ALLOCATOR
 
 ALLOCATORS = {"pool": "0", "lean": "1"}  # TF_ONEDNN_USE_SYSTEM_ALLOCATOR
 MEASURES = ("scratch_epoch", "feature_cached_epoch", "finetune_cached_epoch")
@@ -77,14 +77,14 @@ def main(argv=None) -> None:
 
 def time_epochs(args) -> dict:
     """Epoch seconds under the allocator this process was started with (`--one`)."""
-    from tuning.runtime import import_tensorflow_quietly
+    from tuning.host.runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     import tensorflow as tf
 
     from benchmarks.speed import epoch_seconds, feature_cache
     from search_spaces import SEED_PRESETS, fixed_hyperparameters
-    from tuning.data import load_search_data
+    from tuning.data.sources import load_search_data
 
     data = load_search_data(
         "synthetic", seed=args.seed, train_size=args.train_size, val_size=args.val_size

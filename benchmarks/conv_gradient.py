@@ -11,9 +11,9 @@ Part 2 trains VGG-16 (block5 trainable; all trainable) and the seed's scratch CN
     TF_ENABLE_ONEDNN_OPTS=0 python -m benchmarks.conv_gradient    # oneDNN off (TensorFlow's own
                                                                   # default on AVX2 CPUs)
 
-The JSON records oneDNN as TensorFlow reports it (`tuning.cpu.onednn_on`). Measured: with oneDNN
-on, the stock input gradient is as fast as a forward convolution and `FastConv2D` wins nothing, so
-it is kept here as evidence, not in the search spaces; turning oneDNN on is the fix
+The JSON records oneDNN as TensorFlow reports it (`tuning.host.cpu.onednn_on`). Measured: with
+oneDNN on, the stock input gradient is as fast as a forward convolution and `FastConv2D` wins
+nothing, so it is kept here as evidence, not in the search spaces; turning oneDNN on is the fix
 (`benchmarks.onednn`).
 """
 
@@ -199,11 +199,11 @@ def training_throughput(images=1024, batch=128) -> list[dict]:
 
 
 def main() -> None:
-    from tuning.runtime import import_tensorflow_quietly
+    from tuning.host.runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     from benchmarks.machine import save_result
-    from tuning.cpu import ONEDNN, onednn_on, user_setting
+    from tuning.host.cpu import ONEDNN, onednn_on, user_setting
 
     onednn = onednn_on()  # as TensorFlow reports it, whatever the environment says
     setting = f"{ONEDNN}={user_setting()} " if user_setting() is not None else ""

@@ -32,8 +32,8 @@ def machine_facts() -> dict:
     import keras
     import tensorflow as tf
 
-    from tuning.cpu import cpu_facts, onednn_line, onednn_on, tensorflow_enables_onednn
-    from tuning.precision import choose
+    from tuning.host.cpu import cpu_facts, onednn_line, onednn_on, tensorflow_enables_onednn
+    from tuning.host.precision import choose
 
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return {
@@ -54,8 +54,8 @@ def machine_facts() -> dict:
 
 def holds_for(machine: dict) -> str:
     """The hosts a result's figures hold for, in words: TensorFlow's kernels, and whether oneDNN
-    runs without cifar-tune, depend on the CPU's vector extensions (`tuning.cpu`), so times carry
-    over only to CPUs of the same kind and core count."""
+    runs without cifar-tune, depend on the CPU's vector extensions (`tuning.host.cpu`), so times
+    carry over only to CPUs of the same kind and core count."""
     tensorflow = "turns" if machine["tensorflow_alone_enables_onednn"] else "leaves"
     on_off = "on" if machine["tensorflow_alone_enables_onednn"] else "off"
     return (
@@ -66,8 +66,8 @@ def holds_for(machine: dict) -> str:
 
 
 def _allocator() -> str:
-    """Where freed tensor memory goes (`tuning.runtime.release_memory`)."""
-    from tuning.runtime import SYSTEM_ALLOCATOR, malloc_holds_tensors
+    """Where freed tensor memory goes (`tuning.host.runtime.release_memory`)."""
+    from tuning.host.runtime import SYSTEM_ALLOCATOR, malloc_holds_tensors
 
     if malloc_holds_tensors():
         return f"malloc ({SYSTEM_ALLOCATOR}=1, the default), trimmed between trials"

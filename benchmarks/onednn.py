@@ -1,4 +1,4 @@
-"""oneDNN as TensorFlow would choose it against cifar-tune's default (`tuning.cpu`), side by side.
+"""oneDNN as TensorFlow would choose it against cifar-tune's default, side by side.
 
     python -m benchmarks.onednn            # 5 rounds of alternate fresh processes
 
@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.machine import add_round_arguments, alternate_rounds, invocation, row_medians
-from tuning.cpu import ONEDNN, tensorflow_enables_onednn
+from tuning.host.cpu import ONEDNN, tensorflow_enables_onednn
 
 ROWS = {  # row: training images
     "seed_scratch_cnn": 5000,
@@ -84,10 +84,10 @@ def main(argv=None) -> None:
 
 def time_rows(args) -> dict:
     """Images per second of each row, under the oneDNN setting this process started with."""
-    from tuning.runtime import import_tensorflow_quietly
+    from tuning.host.runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from tuning.cpu import onednn_on
+    from tuning.host.cpu import onednn_on
 
     result = {"onednn": onednn_on()}
     for row in args.rows:
@@ -140,7 +140,7 @@ def throughput(model, images: int, seed: int, epochs: int) -> float:
     import tensorflow as tf
 
     from benchmarks.speed import EpochTimer
-    from tuning.data import load_search_data
+    from tuning.data.sources import load_search_data
 
     train = load_search_data("synthetic", seed=seed, train_size=images, val_size=1000).train
     dataset = (
@@ -159,7 +159,7 @@ def finetune_cached_throughput(images: int, args) -> float:
     process of the run."""
     from benchmarks.speed import FINETUNE_HP, epoch_seconds, feature_cache
     from search_spaces import dtype_policy, fixed_hyperparameters
-    from tuning.data import load_search_data
+    from tuning.data.sources import load_search_data
 
     data = load_search_data(
         "synthetic", seed=args.seed, train_size=images, val_size=max(100, images // 4)

@@ -1,4 +1,4 @@
-"""float32 against `--precision auto` (`tuning.precision`), side by side in fresh processes.
+"""float32 against `--precision auto` (`tuning.host.precision`), side by side in fresh processes.
 
     python -m benchmarks.precision          # 3 rounds of alternate fresh processes
     python -m benchmarks.precision --against mixed_bfloat16   # where auto picks float32
@@ -78,12 +78,12 @@ def main(argv=None) -> None:
 
 def time_rows(setting: str, args) -> dict:
     """Images per second of each row in `setting`'s policy (this process's global policy)."""
-    from tuning.runtime import import_tensorflow_quietly
+    from tuning.host.runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     import keras
 
-    from tuning.precision import choose
+    from tuning.host.precision import choose
 
     choice = choose(setting)
     keras.mixed_precision.set_global_policy(choice.policy)
@@ -102,7 +102,7 @@ def time_rows(setting: str, args) -> dict:
 
 def choose_here() -> dict:
     """What `--precision auto` picks on this machine, and why."""
-    from tuning.precision import choose
+    from tuning.host.precision import choose
 
     choice = choose("auto")
     return {"policy": choice.policy, "why": choice.why}

@@ -38,7 +38,7 @@ def main(argv=None) -> None:
     for number in range(args.runs):
         runs.append(time_once())
         print(f"run {number + 1}: {runs[-1]}", flush=True)
-    from tuning.runtime import import_tensorflow_quietly
+    from tuning.host.runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()  # for the machine's facts
     from benchmarks.machine import save_result

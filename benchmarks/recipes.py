@@ -43,12 +43,12 @@ CANDIDATES = {
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    from tuning.cpu import prefer_onednn
-    from tuning.runtime import import_tensorflow_quietly
+    from tuning.host.cpu import prefer_onednn
+    from tuning.host.runtime import import_tensorflow_quietly
 
     prefer_onednn()
     import_tensorflow_quietly()
-    from tuning.data import load_search_data
+    from tuning.data.sources import load_search_data
 
     data = load_search_data(args.data, args.val_size, args.train_size, args.seed)
     print(data.describe(), flush=True)
@@ -99,7 +99,7 @@ def train(
 
     from search_spaces import dtype_policy, fixed_hyperparameters
     from search_spaces.scratch import ScratchCNN
-    from tuning.pipeline import to_dataset
+    from tuning.data.pipeline import to_dataset
 
     seed = args.seed if seed is None else seed
     keras.utils.set_random_seed(seed)

@@ -45,7 +45,7 @@ def main(argv=None) -> None:
     command += ["--train-size", str(args.train_size)] if args.train_size else []
     with tempfile.TemporaryDirectory() as work:
         record = watch(command, Path(args.code), Path(work), args.trials, args.minutes)
-    from tuning.runtime import import_tensorflow_quietly
+    from tuning.host.runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()  # for the machine's facts
     from benchmarks.machine import save_result
@@ -136,7 +136,7 @@ def watch(command: list[str], code: Path, work: Path, trials: int, minutes: floa
 def _default_sigint() -> None:
     """In the search's process, before it starts: SIGINT as Ctrl-C, even when this benchmark runs
     in the background of a shell (`cmd &`), which starts it with SIGINT ignored: Python then leaves
-    it ignored and the search would never stop (seen: the 2026-12-01 runs went on to a sixth trial).
+    it ignored and the search would never stop at the trial it was asked to.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 

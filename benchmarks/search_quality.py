@@ -7,8 +7,8 @@ Contenders (each its own process, on `--data`, real CIFAR-100 for any figure: 10
 and 2,500 validation images, the search's own split; the synthetic stand-in by default, for the
 benchmark's own test):
   scratch     cifar-tune's `scratch` search, default space, Hyperband over the epochs its
-              `--time-budget` would plan here (`tuning.plan`: calibrated once, before the turns
-              begin, its seconds counted as the contender's first minutes; the plan passed as
+              `--time-budget` would plan here (`tuning.engine.plan`: calibrated once, before the
+              turns begin, its seconds counted as the contender's first minutes; the plan passed as
               `--max-epochs` and `--min-epochs`, since a search's own clock would count the
               other contenders' turns too), models over 60M multiply-adds per image refused
               (`--max-madds 60M`, as the README advises for short budgets);
@@ -289,9 +289,9 @@ def plan_search(args) -> dict:
     import time
 
     from tuning.config import SearchConfig
-    from tuning.cost import parse_madds
-    from tuning.data import load_search_data
-    from tuning.plan import choose_plan, measure_cost
+    from tuning.data.sources import load_search_data
+    from tuning.engine.cost import parse_madds
+    from tuning.engine.plan import choose_plan, measure_cost
 
     config = SearchConfig(
         method="scratch",
@@ -330,7 +330,7 @@ def save_split(path: Path, source: str, seed: int) -> Path:
     import numpy as np
 
     from reports.test_split import load_test_split
-    from tuning.data import load_search_data
+    from tuning.data.sources import load_search_data
 
     data = load_search_data(source, VALIDATION, TRAIN, seed)
     test = load_test_split(source)
@@ -351,7 +351,7 @@ def _env() -> dict:
 
 
 def save(record: dict, folder: Path, name: str) -> None:
-    from tuning.runtime import import_tensorflow_quietly
+    from tuning.host.runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()  # for the machine's facts
     from benchmarks.machine import save_result

@@ -68,7 +68,7 @@ def main(argv=None) -> None:
         record["head_epochs"] * speed["feature_epoch"]["uncached_seconds"]
         + record["finetune_epochs"] * speed["finetune_block5_epoch"]["uncached_seconds"]
     )
-    from tuning.runtime import import_tensorflow_quietly
+    from tuning.host.runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     from benchmarks.machine import save_result

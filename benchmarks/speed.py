@@ -71,11 +71,11 @@ def main(argv=None) -> None:
     if args.memory_only:
         save_memory_run(args)
         return
-    from tuning.runtime import import_tensorflow_quietly
+    from tuning.host.runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     from benchmarks.machine import save_result
-    from tuning.data import load_search_data
+    from tuning.data.sources import load_search_data
 
     data = load_search_data("synthetic", seed=args.seed, **sizes)
     with tempfile.TemporaryDirectory() as scratch_dir:
@@ -136,7 +136,7 @@ def feature_cache(method: str, data, seed: int, cache_root: Path):
 
     from search_spaces import load_base
     from search_spaces.backbones import cut_layer
-    from tuning.features import FeatureCache
+    from tuning.data.features import FeatureCache
 
     keras.utils.set_random_seed(seed)
     backbone = load_base("vgg16", "none", 32)
@@ -151,7 +151,7 @@ def epoch_seconds(method: str, hp, data, seed: int, cache, timed: int = 1):
     import keras
 
     from search_spaces import create_hypermodel
-    from tuning.pipeline import fit_data
+    from tuning.data.pipeline import fit_data
 
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
@@ -192,9 +192,9 @@ def _bare_fit(seed: int, sizes: dict, epochs: int) -> float:
     import keras
 
     from search_spaces import SEED_PRESETS, create_hypermodel, fixed_hyperparameters
-    from tuning.data import load_search_data
-    from tuning.pipeline import to_dataset
-    from tuning.runtime import forget_custom_gradients
+    from tuning.data.pipeline import to_dataset
+    from tuning.data.sources import load_search_data
+    from tuning.host.runtime import forget_custom_gradients
 
     keras.backend.clear_session()
     forget_custom_gradients()  # as the engine does between trials
@@ -213,7 +213,7 @@ def _bare_fit(seed: int, sizes: dict, epochs: int) -> float:
 
 def _engine_fit(seed: int, sizes: dict, epochs: int, out: Path) -> float:
     from tuning.config import SearchConfig
-    from tuning.search import run_search
+    from tuning.engine.search import run_search
 
     config = SearchConfig(
         method="scratch",
@@ -239,13 +239,13 @@ def rss_over_trials(trials: int, seed: int, sizes: dict) -> dict:
     trial before it left (`release_memory`), and once more after the search; what a long search
     keeps piling up. At each trial's end: what the trial itself used, still held.
     """
-    from tuning.runtime import import_tensorflow_quietly
+    from tuning.host.runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    import tuning.search
-    import tuning.tuner
+    import tuning.engine.search
+    import tuning.engine.tuner
     from tuning.config import SearchConfig
-    from tuning.runtime import release_memory
+    from tuning.host.runtime import release_memory
 
     at_end, between = [], []
 
@@ -258,7 +258,8 @@ def rss_over_trials(trials: int, seed: int, sizes: dict) -> dict:
         between.append(_rss_mb())
         return released
 
-    tuning.tuner.release_memory = release_then_read  # the tuner calls it as each trial begins
+    # the tuner calls it as each trial begins
+    tuning.engine.tuner.release_memory = release_then_read
     try:
         with tempfile.TemporaryDirectory() as out:
             config = SearchConfig(
@@ -273,9 +274,9 @@ def rss_over_trials(trials: int, seed: int, sizes: dict) -> dict:
                 out=out,
                 verbose=1,
             )
-            tuning.search.run_search(config, log=record)
+            tuning.engine.search.run_search(config, log=record)
     finally:
-        tuning.tuner.release_memory = release_memory
+        tuning.engine.tuner.release_memory = release_memory
     release_then_read()
     return {
         "trials": len(at_end),
@@ -295,7 +296,11 @@ def rss_over_trials(trials: int, seed: int, sizes: dict) -> dict:
 def save_memory_run(args) -> None:
     """The memory run alone, under the allocator this process was started with."""
     from benchmarks.machine import save_result
-    from tuning.runtime import SYSTEM_ALLOCATOR, import_tensorflow_quietly, malloc_holds_tensors
+    from tuning.host.runtime import (
+        SYSTEM_ALLOCATOR,
+        import_tensorflow_quietly,
+        malloc_holds_tensors,
+    )
 
     rss = _in_fresh_process(args)
     import_tensorflow_quietly()  # for the machine's facts

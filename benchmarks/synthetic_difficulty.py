@@ -19,7 +19,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
-    from tuning.runtime import import_tensorflow_quietly
+    from tuning.host.runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     import keras
@@ -28,8 +28,8 @@ def main() -> None:
     from search_spaces import SEED_PRESETS, fixed_hyperparameters
     from search_spaces.blocks import compile_classifier
     from search_spaces.scratch import ScratchCNN
-    from tuning.data import load_search_data
-    from tuning.pipeline import to_dataset
+    from tuning.data.pipeline import to_dataset
+    from tuning.data.sources import load_search_data
 
     data = load_search_data("synthetic", seed=args.seed)
     train = to_dataset(data.train, 128, shuffle=True, seed=args.seed)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tuning.labels import LabelNames
+from tuning.data.labels import LabelNames
 
 
 def write_classification_reports(

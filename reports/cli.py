@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         _check(parser, args)
         from reports.report import build_report
-        from tuning.runtime import import_tensorflow_quietly
+        from tuning.host.runtime import import_tensorflow_quietly
 
         import_tensorflow_quietly()
         folder = build_report(

@@ -9,7 +9,7 @@ from reports.page import page
 from reports.report import read_report_metrics
 from tuning.config import method_of
 from tuning.errors import UsageError
-from tuning.files import atomic_write_text
+from tuning.host.files import atomic_write_text
 
 # The seed write-up's published test results on real CIFAR-100.
 SEED_PUBLISHED = {

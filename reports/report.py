@@ -19,13 +19,13 @@ from reports.metrics import mean_and_std, test_metrics
 from reports.retrain import final_epochs, retrain, with_validation
 from reports.runs import Configuration, read_search
 from reports.test_split import load_test_split
-from tuning.data import Split, load_search_data, split_from_arrays
+from tuning.data.features import load_backbone
+from tuning.data.labels import label_names
+from tuning.data.pipeline import to_dataset
+from tuning.data.sources import Split, load_search_data, split_from_arrays
 from tuning.errors import UsageError
-from tuning.features import load_backbone
-from tuning.identity import check_same_arrays
-from tuning.labels import label_names
-from tuning.pipeline import to_dataset
-from tuning.runtime import release_memory
+from tuning.host.runtime import release_memory
+from tuning.rundir.identity import check_same_arrays
 
 REPORT_DIR = "report"
 

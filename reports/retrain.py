@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 from tuning.config import SearchConfig
-from tuning.data import SearchData
+from tuning.data.sources import SearchData
 
 
 @dataclass
@@ -30,7 +30,7 @@ def retrain(
     """Builds `values` with the search's own HyperModel and trains it on `data`'s training split.
 
     Trains as the search did: on the search's feature cache when it used one (`backbone` from
-    `tuning.features.load_backbone`), in its precision, a learning-rate schedule spanning
+    `tuning.data.features.load_backbone`), in its precision, a learning-rate schedule spanning
     `epochs`. By default early
     stopping watches val accuracy with the search's patience and restores the best epoch's weights
     at the end (Keras keeps them in memory), so the model tested is the one validation chose.
@@ -41,9 +41,9 @@ def retrain(
     import keras
 
     from search_spaces import dtype_policy, fixed_hyperparameters
-    from tuning.features import hypermodel_for
-    from tuning.pipeline import fit_data
-    from tuning.precision import policy_of
+    from tuning.data.features import hypermodel_for
+    from tuning.data.pipeline import fit_data
+    from tuning.host.precision import policy_of
 
     hypermodel = hypermodel_for(config, data, backbone, seed=seed, epochs=epochs)
     keras.utils.set_random_seed(seed)
@@ -87,7 +87,7 @@ def with_validation(data: SearchData) -> SearchData:
     for code that needs one; its scores are then no held-out measure)."""
     import numpy as np
 
-    from tuning.data import Split
+    from tuning.data.sources import Split
 
     train, validation = data.train, data.validation
     merged = Split(

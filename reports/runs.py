@@ -8,8 +8,7 @@ from pathlib import Path
 
 from tuning.config import SearchConfig, method_of
 from tuning.errors import UsageError
-from tuning.identity import CONFIG_FILE
-from tuning.records import TRIALS_FILE
+from tuning.rundir import CONFIG_FILE, TRIALS_FILE
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tuning.data import Split, read_split
+from tuning.data.sources import Split, read_split
 
 
 def load_test_split(source: str) -> Split:

@@ -7,13 +7,13 @@ import keras_tuner as kt
 from search_spaces import feature_extraction, finetune, scratch
 from search_spaces.backbones import BACKBONES, BackboneError, load_base
 from search_spaces.blocks import dtype_policy, float32_copy
-from tuning.config import METHODS
 
-SEED_PRESETS = {
+SEED_PRESETS = {  # the methods, in the order users meet them, and the seed write-up's models
     "scratch": scratch.SEED_PRESET,
     "feature": feature_extraction.SEED_PRESET,
     "finetune": finetune.SEED_PRESET,
 }
+METHODS = tuple(SEED_PRESETS)
 
 
 def fixed_hyperparameters(values: dict) -> kt.HyperParameters:
@@ -57,6 +57,7 @@ def create_hypermodel(
 
 __all__ = [
     "BACKBONES",
+    "METHODS",
     "BackboneError",
     "SEED_PRESETS",
     "dtype_policy",

@@ -21,7 +21,7 @@ class BackboneHyperModel(kt.HyperModel):
     `backbone` names one of `backbones.BACKBONES` (VGG-16 by default), `alpha` its width.
     Without `features`, models take images and run the backbone in every step, as plain
     keras-tuner does. With `features` (an object with `backbone`, `input_size`, `shape(layer)` and
-    `dataset(layer, split, flip)`; `tuning.features.FeatureCache` is one), `build` makes models
+    `dataset(layer, split, flip)`; `tuning.data.features.FeatureCache` is one), `build` makes models
     that take the backbone's activations and `fit` reads them itself: call it without `x` or
     `validation_data`. Either way `image_model` gives the trained model as one taking images.
     """

@@ -38,14 +38,12 @@ SEED_PRESET = {
     "zoom": 0.0,
 }
 
-# Known recipes, drawn as a search's first trials (`tuning.recipes`); unnamed values: defaults.
-# Measured on real CIFAR-100 (10,000 training / 2,500 validation images, one fit per budget:
-# benchmarks/results/recipes-2026-12-01.json), in the order they win at a small budget: a
-# ResNet-8-like net (3 stages of one basic block, width 32, 49M multiply-adds) with Nesterov SGD
-# on a one-cycle rate, weight decay, label smoothing, crop + flip: first at 1, 3 and 9 epochs
-# (6.1 / 14.0 / 28.1%); the batch-norm CNN (11M) with the same training: second at 1 and 3
-# epochs (5.4 / 12.6%) at a quarter of the cost; the batch-norm CNN with Adam and flip alone:
-# the best Adam run at 9 epochs (25.5%; crop + flip lowered Adam's to 20.6% at that budget).
+# Known recipes, drawn as a search's first trials (`tuning.engine.recipes`); unnamed values:
+# defaults. In the order they won on real CIFAR-100 at a search's small budgets (benchmarks/
+# README.md, "Recipes on real photos"): a ResNet-8-like net with Nesterov SGD on a one-cycle
+# rate, weight decay, label smoothing, crop + flip; the batch-norm CNN with the same training, at
+# a quarter of the cost; the batch-norm CNN with Adam and flip alone, the best Adam run (crop
+# lowered Adam's accuracy at that budget).
 _SGD = {
     "optimizer": "sgd",
     "sgd_learning_rate": 0.1,

@@ -102,7 +102,7 @@ SMALL_SEARCH = ("--data synthetic --weights none --max-epochs 2 --train-size 100
 def runs(tmp_path_factory):
     """One small search per method, run through the CLI exactly as a user would."""
     out = tmp_path_factory.mktemp("runs")
-    from tuning.data import read_split
+    from tuning.data.sources import read_split
 
     read_split("synthetic", "train")  # generated once here, not by each search at once
     logs = tmp_path_factory.mktemp("logs")

@@ -62,7 +62,7 @@ def test_memory_run_alone_is_saved_under_the_allocator_it_ran_with(tmp_path, mon
 
 @pytest.mark.slow
 def test_onednn_benchmark_compares_tensorflows_choice_with_ours(tmp_path):
-    from tuning.cpu import tensorflow_enables_onednn
+    from tuning.host.cpu import tensorflow_enables_onednn
 
     done = run_cli(
         *(
@@ -87,7 +87,7 @@ def test_onednn_benchmark_compares_tensorflows_choice_with_ours(tmp_path):
 
 @pytest.mark.slow
 def test_precision_benchmark_times_float32_against_auto(tmp_path):
-    from tuning.precision import choose
+    from tuning.host.precision import choose
 
     done = run_cli(
         *"--rounds 1 --scale 0.06 --epochs 1 --results".split(),
@@ -108,7 +108,7 @@ def test_precision_benchmark_times_float32_against_auto(tmp_path):
 
 def test_every_result_says_which_hosts_its_figures_hold_for(tmp_path):
     from benchmarks.machine import save_result
-    from tuning.cpu import cpu_kind, tensorflow_enables_onednn
+    from tuning.host.cpu import cpu_kind, tensorflow_enables_onednn
 
     record = json.loads(save_result("check", {"seconds": 1.0}, tmp_path).read_text())
     alone = "turns oneDNN on" if tensorflow_enables_onednn() else "leaves oneDNN off"

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from conftest import run_cli, tree_digest
 
-from tuning.budget import SearchClock, parse_duration
+from tuning.engine.budget import SearchClock, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
-from tuning.cost import format_madds, multiply_adds, parse_madds
+from tuning.engine.cost import format_madds, multiply_adds, parse_madds
 
 
 def test_multiply_adds_counts_convolutions_and_dense_layers_nested_too():
@@ -100,14 +100,17 @@ class _Oracle:
 
 
 def test_refused_trials_do_not_count_as_consecutive_failures():
-    from tuning.tuner import MAX_CONSECUTIVE_FAILED
-    from tuning.tuner import check_consecutive_failures as _check_consecutive_failures
+    from tuning.engine.tuner import (
+        MAX_CONSECUTIVE_FAILED,
+        ConsecutiveFailures,
+        check_consecutive_failures,
+    )
 
     refused = _Trial("FAILED", "FailedTrialError: 302M multiply-adds per image, over ...")
     broken = _Trial("FAILED", "ValueError: something is wrong")
-    _check_consecutive_failures(_Oracle([refused] * 20 + [broken] * (MAX_CONSECUTIVE_FAILED - 1)))
-    with pytest.raises(RuntimeError, match="consecutive failures"):
-        _check_consecutive_failures(_Oracle([broken, refused] * MAX_CONSECUTIVE_FAILED))
+    check_consecutive_failures(_Oracle([refused] * 20 + [broken] * (MAX_CONSECUTIVE_FAILED - 1)))
+    with pytest.raises(ConsecutiveFailures, match="consecutive failures"):
+        check_consecutive_failures(_Oracle([broken, refused] * MAX_CONSECUTIVE_FAILED))
 
 
 def test_hyperband_draws_again_for_a_refused_trial_so_every_round_runs(tmp_path):
@@ -115,8 +118,8 @@ def test_hyperband_draws_again_for_a_refused_trial_so_every_round_runs(tmp_path)
     promotes only while more completed than the next round throws away)."""
     import keras_tuner as kt
 
-    from tuning.internals import set_project_dir
-    from tuning.tuner import redraw_refused
+    from tuning.engine.tuner import redraw_refused
+    from tuning.host.internals import set_project_dir
 
     oracle = kt.oracles.HyperbandOracle(
         kt.Objective("val_accuracy", "max"), max_epochs=3, factor=3, seed=1
@@ -126,7 +129,7 @@ def test_hyperband_draws_again_for_a_refused_trial_so_every_round_runs(tmp_path)
     redraw_refused(oracle)
 
     def run(trial, score=None):
-        if score is None:  # refused, as `tuning.cost` refuses
+        if score is None:  # refused, as `tuning.engine.cost` refuses
             trial.status, trial.message = "FAILED", "FailedTrialError: 9M multiply-adds per image"
         else:
             oracle.update_trial(trial.trial_id, {"val_accuracy": score})

@@ -9,7 +9,7 @@ from conftest import run_python
 
 REPORT = (
     "import json, tuning, tensorflow\n"
-    "from tuning.cpu import onednn_line, onednn_on\n"
+    "from tuning.host.cpu import onednn_line, onednn_on\n"
     "print(json.dumps({'on': onednn_on(), 'line': onednn_line(),\n"
     "                  'setting': __import__('os').environ.get('TF_ENABLE_ONEDNN_OPTS')}))"
 )
@@ -32,7 +32,7 @@ def test_import_tuning_turns_onednn_on_as_tensorflow_reports_it():
     result = _fresh_process(REPORT)
     assert result["on"] is True
     assert result["line"].startswith("oneDNN on (")
-    from tuning.cpu import tensorflow_enables_onednn
+    from tuning.host.cpu import tensorflow_enables_onednn
 
     if not tensorflow_enables_onednn():  # an AVX2-class host: we turned it on
         assert "enabled by cifar-tune" in result["line"] and result["setting"] == "1"
@@ -59,7 +59,7 @@ def test_a_users_onednn_setting_is_kept():
 def test_tensorflow_imported_first_is_reported_not_hidden():
     code = "import tensorflow\n" + REPORT
     result = _fresh_process(code)
-    from tuning.cpu import tensorflow_enables_onednn
+    from tuning.host.cpu import tensorflow_enables_onednn
 
     if tensorflow_enables_onednn():
         pytest.skip("this CPU gets oneDNN from TensorFlow itself; nothing comes too late")
@@ -67,7 +67,7 @@ def test_tensorflow_imported_first_is_reported_not_hidden():
 
 
 def test_machine_facts_name_the_cpu_features_that_decide_onednn():
-    from tuning.cpu import RECORDED_FEATURES, cpu_facts
+    from tuning.host.cpu import RECORDED_FEATURES, cpu_facts
 
     facts = cpu_facts()
     assert set(facts["cpu_features"]) == set(RECORDED_FEATURES)
@@ -82,7 +82,7 @@ def test_machine_facts_name_the_cpu_features_that_decide_onednn():
 
 @needs_linux_x86
 def test_a_child_process_tells_our_setting_from_the_users():
-    from tuning.cpu import tensorflow_enables_onednn
+    from tuning.host.cpu import tensorflow_enables_onednn
 
     if tensorflow_enables_onednn():
         pytest.skip("this CPU gets oneDNN from TensorFlow itself; cifar-tune sets nothing")

@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tuning import data, synthetic
+from tuning.data import sources as data
+from tuning.data import synthetic
+from tuning.data.labels import label_names
 from tuning.errors import UsageError
-from tuning.labels import label_names
 
 
 def _real_pictures(folder: Path):

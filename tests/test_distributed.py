@@ -105,8 +105,9 @@ def test_a_killed_worker_s_trial_is_run_again_by_another(tmp_path):
 
 
 def test_worker_without_a_chief_is_a_usage_error_after_its_wait(tmp_path, monkeypatch):
-    from tuning import roles, search
     from tuning.config import SearchConfig
+    from tuning.distribute import roles
+    from tuning.engine import search
     from tuning.errors import UsageError
 
     monkeypatch.setattr(roles, "CHIEF_WAIT_SECONDS", 1)
@@ -184,7 +185,7 @@ def test_a_restarted_chief_resumes_and_its_worker_keeps_its_trial(tmp_path):
 def test_a_worker_repeats_a_call_the_chief_s_going_away_cut_off():
     import grpc
 
-    from tuning import distributed
+    from tuning.distribute import protocol as distributed
 
     class Cut(grpc.RpcError):
         def __init__(self, code):
@@ -221,8 +222,8 @@ def test_a_trial_reported_twice_counts_once_and_is_not_run_again(tmp_path):
     before another worker takes it (A), or after w2 took it and before w2 reports it (B)."""
     import keras_tuner as kt
 
-    from tuning import distributed
-    from tuning.internals import oracle_protos, set_project_dir, trial_module
+    from tuning.distribute import protocol as distributed
+    from tuning.host.internals import oracle_protos, set_project_dir, trial_module
 
     protos, Trial = oracle_protos(), trial_module().Trial
 

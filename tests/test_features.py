@@ -6,8 +6,8 @@ import pytest
 
 from search_spaces import create_hypermodel, fixed_hyperparameters, load_base
 from search_spaces.backbones import cut_layer, extractor, top_layer
-from tuning.data import SearchData, Split
-from tuning.features import FeatureCache
+from tuning.data.features import FeatureCache
+from tuning.data.sources import SearchData, Split
 
 
 def _split(rng, n):

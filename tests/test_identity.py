@@ -8,7 +8,8 @@ import pytest
 
 from tuning.config import SearchConfig
 from tuning.errors import UsageError
-from tuning.identity import CONFIG_FILE, check_resumable, config_record
+from tuning.rundir import CONFIG_FILE
+from tuning.rundir.identity import check_resumable, config_record
 
 
 @pytest.fixture

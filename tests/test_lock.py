@@ -8,7 +8,7 @@ import pytest
 from conftest import run_cli, tree_digest
 
 from tuning.errors import UsageError
-from tuning.lock import LOCK_FILE, run_dir_lock
+from tuning.rundir.lock import LOCK_FILE, run_dir_lock
 
 OTHER_HOST = {
     "host": "gpu-node-7.example",

@@ -9,7 +9,7 @@ SETTING = "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"
 PROBE = """
 import tuning
 import tensorflow as tf
-from tuning.runtime import release_memory
+from tuning.host.runtime import release_memory
 
 def rss_mb():
     with open("/proc/self/status") as status:

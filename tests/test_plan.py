@@ -5,8 +5,8 @@ import json
 import pytest
 
 from tuning.config import SearchConfig
+from tuning.engine.plan import PLAN_SHARE, PLANNED_MIN_EPOCHS, Cost, choose_plan, hyperband_plan
 from tuning.errors import ConfigError
-from tuning.plan import PLAN_SHARE, PLANNED_MIN_EPOCHS, Cost, choose_plan, hyperband_plan
 
 
 def test_the_plan_counts_hyperbands_own_rounds():

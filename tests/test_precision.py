@@ -12,7 +12,7 @@ from search_spaces.blocks import compile_classifier
 from search_spaces.scratch import RECIPES
 from tuning.config import SearchConfig
 from tuning.errors import ConfigError
-from tuning.precision import choose
+from tuning.host.precision import choose
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from conftest import run_cli
 
-from tuning.labels import label_names
+from tuning.data.labels import label_names
 from tuning.predict import read_image
 
 

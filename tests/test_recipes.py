@@ -1,4 +1,4 @@
-"""Known recipes as a search's first trials (`tuning.recipes`)."""
+"""Known recipes as a search's first trials (`tuning.engine.recipes`)."""
 
 import json
 
@@ -7,8 +7,8 @@ import pytest
 
 from search_spaces.scratch import RECIPES, ScratchCNN
 from tuning.config import SearchConfig
-from tuning.recipes import recipe_values
-from tuning.search import run_search
+from tuning.engine.recipes import recipe_values
+from tuning.engine.search import run_search
 
 
 def _space(**fixed):

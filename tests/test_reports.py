@@ -92,7 +92,7 @@ def test_reported_model_reloads_and_predicts_as_reported(request, method):
     import keras
 
     import search_spaces  # noqa: F401  (registers the custom layers)
-    from tuning.data import read_split
+    from tuning.data.sources import read_split
 
     reported = request.getfixturevalue("reported_all" if method != "scratch" else "reported")
     folder = reported / method / "report"
@@ -169,7 +169,7 @@ def test_tta_averages_each_image_with_its_mirror():
     import keras
 
     from reports.report import predict
-    from tuning.data import Split
+    from tuning.data.sources import Split
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (6, 8, 8, 3), dtype=np.uint8)

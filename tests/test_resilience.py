@@ -15,7 +15,7 @@ from conftest import ROOT, run_cli, run_python, tree_digest
 
 from tuning.config import SearchConfig
 from tuning.errors import UsageError
-from tuning.files import atomic_path
+from tuning.host.files import atomic_path
 
 QUICK = (
     "search --method scratch --data synthetic --train-size 1000 --max-epochs 3 --batch-size 64"
@@ -142,7 +142,7 @@ def test_a_ctrl_c_raised_inside_a_finalizer_is_recorded_without_a_traceback():
     "Exception ignored" with a traceback; a search records it and stops quietly instead."""
     code = (
         "import io, os, signal, sys\n"
-        "from tuning import interrupt\n"
+        "from tuning.host import interrupt\n"
         "signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal\n"
         "class Finalized:\n"
         "    def __del__(self):\n"
@@ -164,7 +164,7 @@ def test_a_swallowed_ctrl_c_still_ends_the_command_within_seconds(tmp_path):
     """A KeyboardInterrupt that never reaches the command (TensorFlow's weakref callbacks print
     such ones as "ignored") is acted on by the watchdog, lock cleanup included."""
     code = (
-        "import signal, sys, time\nfrom tuning import interrupt\n"
+        "import signal, sys, time\nfrom tuning.host import interrupt\n"
         "cleanup = lambda: open(sys.argv[1], 'w').write('cleaned')\n"
         "with interrupt.exits_promptly('stopped; run it again', cleanup=cleanup):\n"
         "    signal.signal(signal.SIGINT, lambda *_: None)  # swallowed: no KeyboardInterrupt\n"
@@ -213,7 +213,7 @@ def test_out_that_is_a_file_is_a_usage_error(tmp_path):
 
 
 def test_disk_full_while_exporting_keeps_the_previous_exports(tmp_path, monkeypatch):
-    from tuning import records, search
+    from tuning.engine import records, search
 
     config = SearchConfig(
         method="scratch",
@@ -250,8 +250,8 @@ def test_a_trial_that_ended_just_before_a_crash_is_not_run_again(tmp_path):
     killed right then reloads it into the retry queue."""
     import keras_tuner as kt
 
-    from tuning.internals import retry_queue, set_project_dir
-    from tuning.tuner import forget_ended as _forget_ended
+    from tuning.engine.tuner import forget_ended as _forget_ended
+    from tuning.host.internals import retry_queue, set_project_dir
 
     def oracle():
         made = kt.oracles.RandomSearchOracle(

@@ -11,7 +11,7 @@ from conftest import SMALL_SEARCH, run_cli, tree_digest
 
 import search_spaces
 from tuning.config import SearchConfig
-from tuning.data import load_search_data
+from tuning.data.sources import load_search_data
 from tuning.errors import SearchFailed
 
 TINY = SMALL_SEARCH
@@ -167,7 +167,7 @@ class _NaNModel(search_spaces.scratch.ScratchCNN):
 
 def _nan_search(tmp_path, monkeypatch, max_trials):
     """Runs a random search in which every trial's loss is NaN."""
-    from tuning import search
+    from tuning.engine import search
 
     monkeypatch.setattr(search_spaces, "create_hypermodel", lambda *a, **k: _NaNModel())
     config = SearchConfig(
@@ -206,8 +206,8 @@ def test_trials_leave_no_custom_gradient_registrations_behind():
     import keras
 
     from search_spaces import SEED_PRESETS, create_hypermodel, fixed_hyperparameters
-    from tuning.internals import gradient_registry
-    from tuning.runtime import forget_custom_gradients
+    from tuning.host.internals import gradient_registry
+    from tuning.host.runtime import forget_custom_gradients
 
     x, y = np.zeros((8, 32, 32, 3), "float32"), np.zeros(8, "int64")
     model = create_hypermodel("scratch").build(fixed_hyperparameters(SEED_PRESETS["scratch"]))
@@ -225,7 +225,7 @@ def test_a_failed_trial_that_scored_higher_is_never_the_best(tmp_path):
     a score a worker reported before dying) ranks below every completed trial."""
     import keras_tuner as kt
 
-    from tuning.records import TrialRecorder
+    from tuning.engine.records import TrialRecorder
 
     trials = []
     for trial_id, status, score in (

@@ -7,9 +7,9 @@ import pytest
 from conftest import run_cli
 
 from reports.metrics import test_metrics as compute_metrics
-from tuning.data import load_search_data
+from tuning.data.labels import label_names
+from tuning.data.sources import load_search_data
 from tuning.errors import UsageError
-from tuning.labels import label_names
 
 CLASSES, PER_CLASS = 10, 60
 

@@ -5,8 +5,8 @@ import pytest
 
 from search_spaces import SEED_PRESETS, create_hypermodel, fixed_hyperparameters
 from search_spaces.blocks import compile_classifier
-from tuning.data import load_search_data
-from tuning.pipeline import to_dataset
+from tuning.data.pipeline import to_dataset
+from tuning.data.sources import load_search_data
 
 
 @pytest.mark.slow

@@ -6,13 +6,15 @@
     result.best_hyperparameters, result.trials, result.load_best_model()
 
 Names are imported when first used, so `import tuning` (and `python -m tuning --help`) does not
-import TensorFlow.
+import TensorFlow. `build_report` lives in `reports` (which imports `tuning`, never the other way
+round); the face forwards the name so that one import serves a search and its report, and only
+when it is asked for.
 """
 
 __version__ = "0.1.0"
 
-from tuning.cpu import prefer_onednn as _prefer_onednn
-from tuning.runtime import prefer_malloc as _prefer_malloc
+from tuning.host.cpu import prefer_onednn as _prefer_onednn
+from tuning.host.runtime import prefer_malloc as _prefer_malloc
 
 # Both before TensorFlow's import and first allocation read them; see their docstrings.
 _prefer_onednn()
@@ -20,10 +22,10 @@ _prefer_malloc()
 
 _EXPORTS = {
     "SearchConfig": "tuning.config",
-    "run_search": "tuning.search",
+    "run_search": "tuning.engine.search",
     "SearchResult": "tuning.result",
-    "load_trials": "tuning.trials_table",
-    "top_trials": "tuning.trials_table",
+    "load_trials": "tuning.rundir.trials_table",
+    "top_trials": "tuning.rundir.trials_table",
     "load_trained_model": "tuning.predict",
     "predict_images": "tuning.predict",
     "build_report": "reports.report",

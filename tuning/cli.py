@@ -10,8 +10,6 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from tuning import interrupt
-from tuning.budget import parse_duration
 from tuning.config import (
     BACKBONES,
     METHODS,
@@ -22,8 +20,10 @@ from tuning.config import (
     SearchConfig,
     run_dir_name,
 )
-from tuning.cost import parse_madds
+from tuning.engine.budget import parse_duration
+from tuning.engine.cost import parse_madds
 from tuning.errors import ConfigError, SearchFailed, UsageError
+from tuning.host import interrupt
 
 INTERRUPTED = "interrupted; run the same command to resume"
 
@@ -313,9 +313,9 @@ def config_from_args(args) -> SearchConfig:
 
 def _search(args) -> int:
     config = config_from_args(args)  # validates before anything heavy is imported
-    from tuning.lock import release_held
-    from tuning.runtime import import_tensorflow_quietly
-    from tuning.search import run_search
+    from tuning.engine.search import run_search
+    from tuning.host.runtime import import_tensorflow_quietly
+    from tuning.rundir.lock import release_held
 
     with interrupt.exits_promptly(f"cifar-tune search: {INTERRUPTED}", cleanup=release_held):
         import_tensorflow_quietly()
@@ -340,14 +340,14 @@ def _search(args) -> int:
 
 
 def _summary(args) -> int:
-    from tuning.trials_table import summarize
+    from tuning.rundir.trials_table import summarize
 
     print(summarize(Path(args.out) / run_dir_name(args.method, args.preset), top=args.top))
     return 0
 
 
 def _space(args) -> int:
-    from tuning.runtime import import_tensorflow_quietly
+    from tuning.host.runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     from tuning.space import space_toml
@@ -364,7 +364,7 @@ def _predict(args) -> int:
     if not 1 <= args.top <= 100:
         raise UsageError(f"--top must be between 1 and 100. Received: {args.top}")
     paths = image_paths(args.images)  # usage errors before TensorFlow's import
-    from tuning.runtime import import_tensorflow_quietly
+    from tuning.host.runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()
     predictions = predict_images(load_trained_model(args.model), paths, top=args.top)
@@ -377,7 +377,7 @@ def _predict(args) -> int:
 
 def _dashboard(args) -> int:
     from tuning.dashboard import log_dirs, serve_forever
-    from tuning.runtime import import_tensorflow_quietly
+    from tuning.host.runtime import import_tensorflow_quietly
 
     log_dirs(args.out, args.method)  # a usage error before TensorBoard's slow import
     import_tensorflow_quietly()

@@ -9,11 +9,12 @@ from pathlib import Path
 
 from tuning.errors import ConfigError
 
-METHODS = ("scratch", "feature", "finetune")
+METHODS = ("scratch", "feature", "finetune")  # search_spaces.METHODS, without importing Keras
+LOOPBACK = "127.0.0.1"  # the host of a --chief or --worker address given as ":PORT" or "PORT"
 TUNERS = ("hyperband", "random", "bayesian")
 PRESETS = ("seed",)
 DISTRIBUTIONS = ("none", "mirrored")
-PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")  # tuning.precision
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")  # tuning.host.precision
 BACKBONES = ("vgg16", "resnet50", "efficientnetb0", "mobilenetv2")  # search_spaces.BACKBONES
 # The widths (Keras's `alpha`) a backbone comes in, where it has several (its `widths`).
 WIDTHS = {"mobilenetv2": (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)}
@@ -29,7 +30,7 @@ class SearchConfig:
         tuner: "hyperband" (default), "random" or "bayesian".
         max_epochs: Hyperband's largest budget; the epochs of every trial for the other tuners.
             None: 9, or planned from `time_budget` for a `scratch` Hyperband search
-            (`tuning.plan`), which then also sets `min_epochs`.
+            (`tuning.engine.plan`), which then also sets `min_epochs`.
         min_epochs: Hyperband's smallest budget, its first rounds' epochs.
         factor: Hyperband's reduction factor (>= 2).
         hyperband_iterations: how many times Hyperband runs its full set of brackets.
@@ -47,25 +48,26 @@ class SearchConfig:
         val_size: validation images carved from the train set; None: 5,000 (less for small sets).
         input_size: side of the images the backbone methods see (32 keeps CIFAR's size).
         head_epochs: fine-tuning trains the head alone for this many epochs before unfreezing.
-        cache: backbone methods train on activations cached once (`tuning.features`) rather than
-            running the frozen layers in every step.
+        cache: backbone methods train on activations cached once (`tuning.data.features`)
+            rather than running the frozen layers in every step.
         space: a TOML file overriding parts of the method's search space (`tuning.space`).
         recipes: the tuner's first draws are the space's known recipes that fit it
-            (`tuning.recipes`), then its own.
+            (`tuning.engine.recipes`), then its own.
         patience: early-stopping patience in epochs.
         max_madds: refuse (as a FAILED trial) any model costing more multiply-adds per image;
-            None: no cap (`tuning.cost`).
+            None: no cap (`tuning.engine.cost`).
         time_budget: seconds of search, over every run that resumes it; then no trial starts
-            and the running one stops at its next epoch end (`tuning.budget`). None: no limit.
+            and the running one stops at its next epoch end (`tuning.engine.budget`). None: no
+            limit.
         chief: "HOST:PORT" to serve this search to workers instead of running trials here.
         worker: "HOST:PORT" of a chief whose trials this process runs.
         worker_id: this worker's name (default: worker-<host>-<pid>).
         worker_timeout: seconds without a worker's heartbeat before the chief re-queues its trial.
         distribution: "mirrored" trains each trial with tf.distribute.MirroredStrategy.
         precision: "float32", a Keras mixed-precision policy ("mixed_bfloat16",
-            "mixed_float16"), or "auto": the fast one of this machine (`tuning.precision`).
+            "mixed_float16"), or "auto": the fast one of this machine (`tuning.host.precision`).
         force_unlock: remove a lock another host's search left in the run directory
-            (`tuning.lock`), once that search is known to be gone.
+            (`tuning.rundir.lock`), once that search is known to be gone.
         preset: "seed" trains the seed write-up's fixed model instead of searching.
         out: the run directory; results go to `out/<method>` (`out/<method>-seed` for the preset).
         overwrite: start afresh instead of resuming what `out/<method>` holds.
@@ -166,8 +168,6 @@ class SearchConfig:
             )
 
     def _check_roles(self) -> None:
-        from tuning.distributed import parse_address
-
         _one_of("distribution", self.distribution, DISTRIBUTIONS)
         _positive("worker_timeout", self.worker_timeout)
         if self.time_budget is not None and (self.chief or self.worker):
@@ -241,3 +241,20 @@ def _one_of(name: str, value, allowed) -> None:
 def _positive(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"{{{name}}} must be a positive integer. Received: {value!r}")
+
+
+def parse_address(text: str, field: str) -> tuple[str, int]:
+    """ "HOST:PORT", ":PORT" or "PORT" -> (host, port); the host defaults to 127.0.0.1.
+
+    `field` is the `SearchConfig` field the address came from ("chief" or "worker").
+    """
+    host, _, port = text.rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        number = -1
+    if not 0 < number < 65536:
+        raise ConfigError(
+            f"{{{field}}} expects HOST:PORT (e.g. 127.0.0.1:8470). Received: {text!r}"
+        )
+    return host.strip("[]") or LOOPBACK, number

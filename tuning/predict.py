@@ -94,7 +94,7 @@ def predict_images(
     names: tuple[str, ...] | None = None,
 ) -> list[Prediction]:
     """The `top` classes of each picture in `paths` under `model` (CIFAR-100 names by default)."""
-    from tuning.labels import label_names
+    from tuning.data.labels import label_names
 
     names = names or label_names().fine
     images = np.stack([read_image(path) for path in paths])

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuning.records import BEST_FILE
+from tuning.rundir import BEST_FILE
 
 BEST_MODEL_FILE = "best_model.keras"
 
@@ -46,7 +46,7 @@ class SearchResult:
     @property
     def trials(self):
         """Every trial as a pandas DataFrame (`trials.csv`: hyperparameters, status, scores)."""
-        from tuning.trials_table import load_trials
+        from tuning.rundir.trials_table import load_trials
 
         return load_trials(self.run_dir)
 

@@ -13,6 +13,7 @@ import datetime
 import errno
 import json
 import os
+import shutil
 import socket
 import sys
 from dataclasses import dataclass
@@ -105,6 +106,14 @@ def _take_over(path: Path, run_dir: Path, warn, force: bool) -> None:
             f"PID {owner.pid if owner else None}, which is gone"
         )
     path.unlink(missing_ok=True)
+
+
+def clear_keeping_lock(run_dir: Path) -> None:
+    """Empties `run_dir` for --overwrite, keeping our lock (keras-tuner's overwrite would not)."""
+    for path in run_dir.iterdir():
+        if path.name == LOCK_FILE:
+            continue
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
 
 
 def release_held() -> None:

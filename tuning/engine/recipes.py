@@ -12,7 +12,7 @@ values, so a resumed search does not draw it again.
 
 from __future__ import annotations
 
-from tuning.internals import already_drawn, override_random_values
+from tuning.host.internals import already_drawn, override_random_values
 
 
 def draw_recipes_first(oracle, recipes: dict[str, dict]) -> None:

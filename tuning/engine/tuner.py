@@ -2,8 +2,8 @@
 
 keras-tuner keeps a search's hooks in a `Tuner` subclass and its scheduling in the oracle; so do
 we. `RecordingTuner` adds to each of keras-tuner's tuners what a run needs around a trial:
-progress and exports (`tuning.records`), the cost cap (`tuning.cost`), the time budget
-(`tuning.budget`), Ctrl-C between trials (`tuning.interrupt`) and memory given back.
+progress and exports (`tuning.engine.records`), the cost cap (`tuning.engine.cost`), the time budget
+(`tuning.engine.budget`), Ctrl-C between trials (`tuning.host.interrupt`) and memory given back.
 """
 
 from __future__ import annotations
@@ -12,36 +12,45 @@ import time
 
 import keras_tuner as kt
 
-from tuning import interrupt
 from tuning.config import SearchConfig
-from tuning.cost import MADDS_CAPPED, check_cost
-from tuning.data import SearchData
-from tuning.internals import (
+from tuning.data.sources import SearchData
+from tuning.engine.cost import check_cost, refused_for_cost
+from tuning.engine.recipes import draw_recipes_first
+from tuning.host import interrupt
+from tuning.host.internals import (
     ModelBuiltHook,
     drop_first_round_entry,
-    hyperband_rounds,
     override_end_trial,
     override_failure_check,
     retry_queue,
     served_oracle,
     set_min_epochs,
 )
-from tuning.recipes import draw_recipes_first
-from tuning.records import ENDED
-from tuning.runtime import forget_custom_gradients, release_memory
+from tuning.host.runtime import forget_custom_gradients, release_memory
+from tuning.rundir import ENDED
 
 MAX_CONSECUTIVE_FAILED = 5  # trials failing in a row (a fault in the setup) stop the search
 MAX_REDRAWS = 100  # refused draws Hyperband replaces, per search (a space all over the cap ends)
 IDLE_WAIT_SECONDS = 1.0  # between a worker's asks while the oracle has no trial ready
 
 
-class RecordingTuner(ModelBuiltHook):
-    """Mixed into a keras-tuner tuner: tells `recorder` of each trial's start, training and end."""
+class ConsecutiveFailures(Exception):
+    """MAX_CONSECUTIVE_FAILED trials failed in a row: keras-tuner's stop, as our own type."""
 
-    recorder = None  # a `tuning.records.TrialRecorder`, set by `make_tuner`
-    clock = None  # a `tuning.budget.SearchClock` where the search has one
-    max_madds = None
-    _asked = False  # a trial was asked for and none came yet (a worker's oracle said IDLE)
+
+class RecordingTuner(ModelBuiltHook):
+    """Mixed into a keras-tuner tuner: tells `recorder` of each trial's start, training and end.
+
+    Args (beside the tuner's own):
+        recorder: the search's `tuning.engine.records.TrialRecorder`.
+        clock: the search's `tuning.engine.budget.SearchClock` (None: no budget kept here).
+        max_madds: models costing more per image are refused before they train (None: no cap).
+    """
+
+    def __init__(self, hypermodel, *, recorder, clock=None, max_madds=None, **kwargs):
+        self.recorder, self.clock, self.max_madds = recorder, clock, max_madds
+        self._asked = False  # a trial was asked for and none came yet (a worker's oracle: IDLE)
+        super().__init__(hypermodel, **kwargs)
 
     def pre_create_trial(self):
         if self._asked:
@@ -89,16 +98,19 @@ class RecordingBayesianOptimization(RecordingTuner, kt.BayesianOptimization):
     pass
 
 
-def make_tuner(config: SearchConfig, hypermodel, data: SearchData, space, log, worker=None):
+def make_tuner(
+    config: SearchConfig, hypermodel, data: SearchData, space, log, worker=None, clock=None
+):
     """The tuner `config` asks for, on `hypermodel`, resuming what `config.run_dir` holds.
 
     Args:
         space: a `--space` file's HyperParameters (declared values win over `build()`'s), or None.
         worker: this worker's id when the oracle is a chief's.
+        clock: the search's time budget (None: a worker's, whose chief keeps it).
     """
     from search_spaces import SEED_PRESETS, fixed_hyperparameters
-    from tuning.records import TrialRecorder
 
+    _prepare_keras(config)
     common = dict(
         objective=kt.Objective("val_accuracy", "max"),
         seed=config.seed,
@@ -130,8 +142,10 @@ def make_tuner(config: SearchConfig, hypermodel, data: SearchData, space, log, w
     else:
         cls, kwargs = RecordingBayesianOptimization, dict(max_trials=config.max_trials)
 
-    tuner = cls(hypermodel, **common, **kwargs)
-    tuner.max_madds = config.max_madds
+    recorder = _recorder(config, data, log, worker, clock)
+    tuner = cls(
+        hypermodel, recorder=recorder, clock=clock, max_madds=config.max_madds, **common, **kwargs
+    )
     if isinstance(served_oracle(tuner.oracle), kt.oracles.HyperbandOracle):
         set_min_epochs(served_oracle(tuner.oracle), config.min_epochs)
     if isinstance(tuner.oracle, kt.Oracle):  # not a worker's client: the chief's or our own
@@ -140,7 +154,12 @@ def make_tuner(config: SearchConfig, hypermodel, data: SearchData, space, log, w
             redraw_refused(tuner.oracle)
         if config.recipes:
             draw_recipes_first(tuner.oracle, getattr(hypermodel, "recipes", {}))
-    planned = plan(served_oracle(tuner.oracle), config)
+    return tuner
+
+
+def _recorder(config: SearchConfig, data: SearchData, log, worker, clock):
+    from tuning.engine.records import TrialRecorder
+
     describe = {
         "method": config.method,
         "data": data.source,
@@ -148,17 +167,25 @@ def make_tuner(config: SearchConfig, hypermodel, data: SearchData, space, log, w
         "train_images": len(data.train),
         "validation_images": len(data.validation),
     }
-    recorder = TrialRecorder(
+    return TrialRecorder(
         config.run_dir,
-        *planned,
+        *planned_work(config),
         describe,
         log=log if config.verbose >= 1 else None,
         exports=worker is None,
         who=worker or "",
+        clock=clock,
+        redraws_refused=config.tuner == "hyperband" and not config.preset,
     )
-    recorder.redraws_refused = config.tuner == "hyperband" and not config.preset
-    tuner.recorder = recorder
-    return tuner
+
+
+def _prepare_keras(config: SearchConfig) -> None:
+    import keras
+
+    from tuning.host.internals import set_debug
+
+    set_debug(config.verbose >= 2)  # else a failed trial's traceback goes to trials.csv only
+    keras.utils.set_random_seed(config.seed)
 
 
 def _strategy(config: SearchConfig):
@@ -180,8 +207,8 @@ def redraw_refused(oracle) -> None:
     """
 
     def after(trial):
-        refused = trial.status == "FAILED" and MADDS_CAPPED in (trial.message or "")
-        redrawn = sum(MADDS_CAPPED in (t.message or "") for t in oracle.trials.values()) - 1
+        refused = refused_for_cost(trial)
+        redrawn = sum(map(refused_for_cost, oracle.trials.values())) - 1
         if refused and redrawn < MAX_REDRAWS and drop_first_round_entry(oracle, trial.trial_id):
             oracle.save()
 
@@ -190,29 +217,30 @@ def redraw_refused(oracle) -> None:
 
 def check_consecutive_failures(oracle) -> None:
     """keras-tuner's stop after MAX_CONSECUTIVE_FAILED trials failed in a row, not counting
-    trials refused for their cost (`tuning.cost`): those are the space's shape, not a fault."""
+    trials refused for their cost (`tuning.engine.cost`): those are the space's shape, not a
+    fault."""
     failed = 0
     for trial_id in oracle.end_order:
         trial = oracle.trials[trial_id]
-        if trial.status == "FAILED" and MADDS_CAPPED in (trial.message or ""):
+        if refused_for_cost(trial):
             continue
         failed = failed + 1 if trial.status == "FAILED" else 0
         if failed == MAX_CONSECUTIVE_FAILED:
-            raise RuntimeError(
+            raise ConsecutiveFailures(
                 f"Number of consecutive failures exceeded the limit of "
                 f"{MAX_CONSECUTIVE_FAILED}.\n" + (trial.message or "")
             )
 
 
-def plan(oracle, config: SearchConfig) -> tuple[int, int]:
+def planned_work(config: SearchConfig) -> tuple[int, int]:
     """(trials, epochs) the search will run at most, for progress and ETA."""
+    from tuning.engine.plan import hyperband_counts
+
     if config.preset:
         return 1, config.max_epochs
     if config.tuner != "hyperband":
         return config.max_trials, config.max_trials * config.max_epochs
-    rounds = list(hyperband_rounds(oracle))
-    trials = sum(size for size, _, _ in rounds)
-    epochs = sum(size * (last - first) for size, first, last in rounds)
+    trials, epochs, _ = hyperband_counts(config.max_epochs, config.min_epochs, config.factor)
     return trials * config.hyperband_iterations, epochs * config.hyperband_iterations
 
 
@@ -229,3 +257,16 @@ def forget_ended(oracle) -> None:
         for trial_id in queue
         if trial_id in oracle.trials and oracle.trials[trial_id].status not in ENDED
     ]
+
+
+def export_model(tuner, trial, path) -> None:
+    """Saves `trial`'s model at `path` as a user loads it: the frozen backbone included
+    (`image_model`), float32, written atomically."""
+    import contextlib
+
+    from tuning.host.files import atomic_path
+
+    model = tuner.load_model(trial)
+    strategy = tuner.distribution_strategy  # (load_model clears the session, and any scope)
+    with atomic_path(path) as tmp, strategy.scope() if strategy else contextlib.nullcontext():
+        tuner.hypermodel.image_model(model).save(tmp)

@@ -189,7 +189,7 @@ def onednn_enabled() -> bool:
 
 def gradient_registry() -> dict:
     """TensorFlow's global registry of custom gradients (`ops._gradient_registry._registry`),
-    which is never emptied (see `tuning.runtime.forget_custom_gradients`)."""
+    which is never emptied (see `tuning.host.runtime.forget_custom_gradients`)."""
     from tensorflow.python.framework import ops
 
     return ops._gradient_registry._registry

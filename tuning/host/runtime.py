@@ -84,7 +84,7 @@ def forget_custom_gradients() -> int:
     grow with every trial (benchmarks/README.md, "Where a search's time goes"). Call it between
     trials, when no graph still being traced needs them (finished trials' graphs are dead).
     """
-    from tuning.internals import gradient_registry
+    from tuning.host.internals import gradient_registry
 
     registry = gradient_registry()
     stale = [name for name in registry if name.startswith("CustomGradient-")]

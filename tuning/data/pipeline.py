@@ -6,7 +6,7 @@ own preprocessing), so a saved model takes raw images.
 
 from __future__ import annotations
 
-from tuning.data import Split
+from tuning.data.sources import Split
 
 
 def to_dataset(split: Split, batch_size: int, shuffle: bool = False, seed: int = 0):

@@ -15,14 +15,13 @@ the search's `max_epochs` and `min_epochs`, so a resumed search goes on with the
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 
-from tuning.budget import format_duration
 from tuning.config import SearchConfig
+from tuning.engine.budget import format_duration
 from tuning.errors import ConfigError
-from tuning.identity import CONFIG_FILE
+from tuning.rundir.identity import recorded_config
 
 PLAN_SHARE = 0.85  # of the budget a plan fills: trials' spread in cost takes the rest
 PLANNED_MIN_EPOCHS = 3
@@ -58,11 +57,12 @@ class Plan:
         )
 
 
-def hyperband_plan(max_epochs: int, min_epochs: int, factor: int, cost: Cost) -> Plan:
-    """One Hyperband iteration's brackets, trials, epochs and expected seconds."""
+def hyperband_counts(max_epochs: int, min_epochs: int, factor: int) -> tuple[int, int, int]:
+    """(trials, epochs, brackets) of one Hyperband iteration, by keras-tuner's own arithmetic;
+    a promoted trial counts only the epochs it adds."""
     import keras_tuner as kt
 
-    from tuning.internals import hyperband_rounds, set_min_epochs
+    from tuning.host.internals import hyperband_rounds, set_min_epochs
 
     oracle = kt.oracles.HyperbandOracle(
         kt.Objective("val_accuracy", "max"), max_epochs=max_epochs, factor=factor
@@ -71,7 +71,12 @@ def hyperband_plan(max_epochs: int, min_epochs: int, factor: int, cost: Cost) ->
     rounds = list(hyperband_rounds(oracle))
     trials = sum(size for size, _, _ in rounds)
     epochs = sum(size * (last - first) for size, first, last in rounds)
-    brackets = sum(first == 0 for _, first, _ in rounds)
+    return trials, epochs, sum(first == 0 for _, first, _ in rounds)
+
+
+def hyperband_plan(max_epochs: int, min_epochs: int, factor: int, cost: Cost) -> Plan:
+    """One Hyperband iteration's brackets, trials, epochs and expected seconds."""
+    trials, epochs, brackets = hyperband_counts(max_epochs, min_epochs, factor)
     seconds = epochs * cost.epoch_seconds + trials * cost.trial_seconds
     return Plan(max_epochs, min_epochs, brackets, trials, epochs, seconds)
 
@@ -101,15 +106,12 @@ def recorded_plan(config: SearchConfig) -> SearchConfig:
     """A planning `config` with the epochs its run directory already recorded: a resumed
     search goes on with the plan it started with (any other difference is the identity
     check's to refuse)."""
-    path = config.run_dir / CONFIG_FILE
-    if not config.plans_epochs or config.overwrite or not path.is_file():
+    recorded = recorded_config(config) if config.plans_epochs else None
+    if recorded is None or recorded.max_epochs is None:
         return config
-    try:
-        record = json.loads(path.read_text())
-        epochs = {"max_epochs": int(record["max_epochs"]), "min_epochs": int(record["min_epochs"])}
-    except (OSError, ValueError, KeyError, TypeError):
-        return config  # the identity check names what is wrong with the file
-    return dataclasses.replace(config, **epochs)
+    return dataclasses.replace(
+        config, max_epochs=recorded.max_epochs, min_epochs=recorded.min_epochs
+    )
 
 
 def plan_epochs(config: SearchConfig, data, space, log=None) -> SearchConfig:
@@ -130,7 +132,7 @@ def measure_cost(config: SearchConfig, data, space) -> Cost:
     """Times a few training steps of the cheapest and the costliest of CALIBRATION_DRAWS
     configurations sampled from the space (recipes first, `--max-madds` respected), and prices
     the draws' mean multiply-adds on the line through those two."""
-    from tuning.cost import multiply_adds
+    from tuning.engine.cost import multiply_adds
 
     models = sampled_models(config, space)
     if config.max_madds is not None:
@@ -154,7 +156,7 @@ def sampled_models(config: SearchConfig, space) -> list:
     import keras_tuner as kt
 
     from search_spaces import create_hypermodel
-    from tuning.recipes import recipe_values
+    from tuning.engine.recipes import recipe_values
 
     hypermodel = create_hypermodel(config.method, epochs=PLANNED_MIN_EPOCHS)
     declared = copy.deepcopy(space) if space is not None else kt.HyperParameters()
@@ -176,7 +178,7 @@ def sampled_models(config: SearchConfig, space) -> list:
 def time_steps(model, data, batch_size: int) -> tuple[float, float]:
     """(seconds per training image, seconds of a first `fit` beyond its step: tracing the
     training and the validation step, as every trial does)."""
-    from tuning.pipeline import to_dataset
+    from tuning.data.pipeline import to_dataset
 
     images = data.train.subset(slice(0, batch_size * (TIMED_STEPS + 1)))
     batches = to_dataset(images, batch_size)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 
 from tuning.config import SearchConfig
-from tuning.identity import CONFIG_FILE
 
 AUTO = "auto"
 FLOAT16_CAPABILITY = (7, 0)
@@ -46,7 +45,7 @@ def choose(requested: str, gpus: list[tuple[int, int]] | None = None, flags=None
             return Choice("mixed_float16", f"auto: GPU of compute capability {_dotted(lowest)}")
         return Choice("float32", f"auto: GPU of compute capability {_dotted(lowest)}, below 7.0")
     if flags is None:
-        from tuning.cpu import cpu_flags
+        from tuning.host.cpu import cpu_flags
 
         flags = cpu_flags()
     if "amx_bf16" in flags:
@@ -54,15 +53,13 @@ def choose(requested: str, gpus: list[tuple[int, int]] | None = None, flags=None
     return Choice("float32", "auto: no AMX on this CPU, so no fast bfloat16")
 
 
-def resolve(config: SearchConfig) -> tuple[SearchConfig, Choice]:
-    """`config` with its precision made concrete: a resumed search keeps the precision its run
-    directory recorded when `auto` is asked (an explicit other one is the identity check's to
-    refuse), a new one takes `choose`'s."""
-    if config.precision == AUTO:
-        recorded = _recorded(config)
-        if recorded:
-            choice = Choice(recorded, "auto: as the search recorded it")
-            return dataclasses.replace(config, precision=recorded), choice
+def resolve(config: SearchConfig, recorded: SearchConfig | None) -> tuple[SearchConfig, Choice]:
+    """`config` with its precision made concrete: a resumed search (`recorded`: what its run
+    directory holds) keeps the precision it recorded when `auto` is asked (an explicit other
+    one is the identity check's to refuse), a new one takes `choose`'s."""
+    if config.precision == AUTO and recorded is not None:
+        choice = Choice(recorded.precision, "auto: as the search recorded it")
+        return dataclasses.replace(config, precision=recorded.precision), choice
     choice = choose(config.precision)
     return dataclasses.replace(config, precision=choice.policy), choice
 
@@ -70,16 +67,6 @@ def resolve(config: SearchConfig) -> tuple[SearchConfig, Choice]:
 def policy_of(config: SearchConfig) -> str:
     """The policy `config` trains in ("auto" chosen for this machine)."""
     return choose(AUTO).policy if config.precision == AUTO else config.precision
-
-
-def _recorded(config: SearchConfig) -> str | None:
-    path = config.run_dir / CONFIG_FILE
-    if config.overwrite or not path.is_file():
-        return None
-    try:
-        return SearchConfig.from_json(path.read_text()).precision
-    except (OSError, ValueError, TypeError):
-        return None  # the identity check names what is wrong with the file
 
 
 def gpu_capabilities() -> list[tuple[int, int]]:

@@ -1,9 +1,9 @@
 """CIFAR-100 from the Keras download, a local copy or the synthetic stand-in, split for search.
 
 Sources (`--data`): "keras" (the default: `keras.datasets.cifar100`), "synthetic" (see
-`tuning.synthetic`), or a local path: the official `cifar-100-python/` directory, its `.tar.gz`,
-or an `.npz` with `x_train, y_train, x_test, y_test` (fine labels; optional `y_train_coarse`,
-`y_test_coarse`).
+`tuning.data.synthetic`), or a local path: the official `cifar-100-python/` directory, its
+`.tar.gz`, or an `.npz` with `x_train, y_train, x_test, y_test` (fine labels; optional
+`y_train_coarse`, `y_test_coarse`).
 
 The search reads only `load_search_data`, which returns train and validation arrays and no test
 arrays; the test split is read by the reporting module through `read_split(source, "test")`.
@@ -16,14 +16,15 @@ import os
 import pickle
 import tarfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from tuning import synthetic
+from tuning.config import SearchConfig
+from tuning.data import synthetic
+from tuning.data.labels import NUM_COARSE, NUM_FINE, label_names
 from tuning.errors import ConfigError, UsageError
-from tuning.labels import NUM_COARSE, NUM_FINE, label_names
 
 BUILTIN_SOURCES = ("keras", "synthetic")
 IN_MEMORY = "in-memory"  # `SearchConfig.data` of a search given arrays (`run_search(x_train=)`)
@@ -130,6 +131,21 @@ def stratified_split(split: Split, size: int, seed: int, field: str) -> tuple[Sp
         np.arange(len(split)), test_size=size, random_state=seed, stratify=split.fine
     )
     return split.subset(np.sort(rest)), split.subset(np.sort(picked))
+
+
+def with_arrays(config: SearchConfig, x_train, y_train) -> tuple[SearchConfig, Split | None]:
+    """(config, None), or for arrays passed to `run_search` (config with data "in-memory", the
+    arrays as a split)."""
+    if x_train is None and y_train is None:
+        return config, None
+    if config.data not in (SearchConfig.data, IN_MEMORY):
+        raise ConfigError(
+            f"{{data}} {config.data!r} and x_train / y_train: search one or the other"
+        )
+    if x_train is None or y_train is None:
+        raise UsageError("x_train and y_train go together: pass both or neither")
+    arrays = split_from_arrays(x_train, y_train, "x_train / y_train")
+    return replace(config, data=IN_MEMORY), arrays
 
 
 def split_from_arrays(images, fine, what: str) -> Split:

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tuning.data import SearchData, Split, cache_dir
+from tuning.data.sources import SearchData, Split, cache_dir
 from tuning.errors import UsageError
-from tuning.files import atomic_path
+from tuning.host.files import atomic_path
 
 EXTRACT_BATCH, CHUNK = 256, 5000
 
@@ -64,7 +64,9 @@ class FeatureCache:
         return self.folder / f"{self._images[split]}-{split}" / name
 
     def prepare(self, layers, log=None) -> float | None:
-        """Computes the activations at `layers` not on disk yet. Returns seconds spent, or None."""
+        """Computes the activations at `layers` not on disk yet, in float32 whatever the search
+        trains in: the cache stays exact, and shared by searches of any precision. Returns
+        seconds spent, or None."""
         views = [
             (split, flipped)
             for split in self.splits
@@ -87,13 +89,15 @@ class FeatureCache:
         if not todo:
             return None
         self._check_space(todo)
+        from search_spaces import dtype_policy
         from search_spaces.backbones import extractor
 
         missing = [layer for layer in layers if any(layer in m for _, _, m in todo)]
-        model = extractor(self.backbone, self.input_size, missing)  # one trace for all
         start = time.perf_counter()
-        for split, flipped, _ in todo:
-            self._extract(model, missing, split, flipped, log)
+        with dtype_policy("float32"):
+            model = extractor(self.backbone, self.input_size, missing)  # one trace for all
+            for split, flipped, _ in todo:
+                self._extract(model, missing, split, flipped, log)
         return time.perf_counter() - start
 
     def dataset(self, layer: str, split: str, flip: bool = False):
@@ -248,28 +252,25 @@ def hypermodel_for(
         seed: seeds the cached datasets' shuffling (default: the search's seed).
         epochs: the epochs a learning-rate schedule spans (default: `config.max_epochs`).
     """
-    from search_spaces import create_hypermodel, dtype_policy
+    from search_spaces import create_hypermodel
 
+    features = None
+    if backbone is not None and config.cache:
+        shuffle_seed = config.seed if seed is None else seed
+        features = FeatureCache(backbone, config.input_size, data, config.batch_size, shuffle_seed)
     hypermodel = create_hypermodel(
         config.method,
         config.weights,
         config.input_size,
         config.fine_tune_head_epochs,
+        features=features,
         backbone=config.backbone,
         epochs=epochs or config.max_epochs,
         alpha=config.alpha,
     )
-    if backbone is not None and config.cache:
-        hypermodel.features = FeatureCache(
-            backbone,
-            config.input_size,
-            data,
-            config.batch_size,
-            config.seed if seed is None else seed,
-        )
-        with dtype_policy("float32"):
-            seconds = hypermodel.features.prepare(hypermodel.cached_layers(), log)
+    if features is not None:
+        seconds = features.prepare(hypermodel.cached_layers(), log)
         if log:
             how = "reused" if seconds is None else f"built in {seconds:.0f} s"
-            log(f"feature cache: {hypermodel.features.folder} ({how})")
+            log(f"feature cache: {features.folder} ({how})")
     return hypermodel

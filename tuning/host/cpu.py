@@ -3,9 +3,8 @@
 On Linux x86, TensorFlow 2.x turns oneDNN on by itself only on CPUs with one of
 `TENSORFLOW_ONEDNN_FEATURES` (AVX512-VNNI and newer: `IsMKLEnabled` in
 tensorflow/core/util/util.cc). Elsewhere (AVX2-only CPUs such as AMD Zen 2/3, many Intel desktops,
-AVX-512 Xeons without VNNI) it trains on Eigen kernels, slower for convolutions: on an AVX2 AMD
-EPYC, oneDNN trains VGG-16 3.1x faster (block5 alone trainable: 2.5x), the seed's CNN 1.3x
-(`onednn-2026-11-30.json`, benchmarks/README.md). So `import tuning` sets
+AVX-512 Xeons without VNNI) it trains on Eigen kernels, several times slower for convolutions
+(benchmarks/README.md has the measurements). So `import tuning` sets
 TF_ENABLE_ONEDNN_OPTS=1 before TensorFlow reads it (at its import), unless the user set it: any
 value of theirs wins, and `onednn_line()` says which of the two decided.
 """
@@ -75,7 +74,7 @@ def user_setting() -> str | None:
 
 def onednn_on() -> bool:
     """Whether TensorFlow itself reports its oneDNN kernels on (imports TensorFlow)."""
-    from tuning.internals import onednn_enabled
+    from tuning.host.internals import onednn_enabled
 
     return onednn_enabled()
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from tuning.errors import UsageError
-from tuning.files import atomic_write_text
+from tuning.host.files import atomic_write_text
 
 TIME_FILE = "search_time.json"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -24,7 +24,7 @@ class LabelNames:
 @functools.cache
 def label_names() -> LabelNames:
     """Reads `label_names.csv` (index order of the official release's `meta` file)."""
-    text = resources.files("tuning").joinpath("label_names.csv").read_text()
+    text = resources.files("tuning.data").joinpath("label_names.csv").read_text()
     rows = sorted(csv.DictReader(text.splitlines()), key=lambda r: int(r["fine_label"]))
     coarse = {int(r["coarse_label"]): r["coarse_name"] for r in rows}
     mapping = np.array([int(r["coarse_label"]) for r in rows], dtype=np.int64)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from tuning.config import SearchConfig
 from tuning.errors import UsageError
+from tuning.rundir import CONFIG_FILE
 
-CONFIG_FILE = "search_config.json"
 IDENTITY = (
     "method",
     "tuner",
@@ -55,7 +55,7 @@ _FILE_OF = {fingerprint: setting for setting, fingerprint in _FINGERPRINT.items(
 
 def config_record(config: SearchConfig, arrays=None) -> str:
     """`search_config.json`: the settings, with the fingerprints of the files they name (and
-    of the training `arrays`, a `tuning.data.Split`, of a search on arrays)."""
+    of the training `arrays`, a `tuning.data.sources.Split`, of a search on arrays)."""
     record = json.loads(config.to_json())
     record["fingerprints"] = fingerprints(config, arrays)
     return json.dumps(record, indent=2, sort_keys=True)
@@ -64,7 +64,7 @@ def config_record(config: SearchConfig, arrays=None) -> str:
 def fingerprints(config: SearchConfig, arrays=None) -> dict:
     """Content hashes of the space and weights files and of in-memory arrays, size and time of
     a local data path."""
-    from tuning.data import IN_MEMORY
+    from tuning.data.sources import IN_MEMORY
 
     found = {}
     if config.space:
@@ -72,12 +72,24 @@ def fingerprints(config: SearchConfig, arrays=None) -> dict:
     if config.weights not in ("imagenet", "none"):
         found[_FINGERPRINT["weights"]] = _sha256(Path(config.weights))
     if config.data == IN_MEMORY:
-        from tuning.features import images_hash
+        from tuning.data.features import images_hash
 
         found[_FINGERPRINT["arrays"]] = images_hash(arrays) if arrays is not None else None
     elif config.data not in ("keras", "synthetic"):
         found[_FINGERPRINT["data"]] = _stat(Path(config.data))
     return found
+
+
+def recorded_config(config: SearchConfig) -> SearchConfig | None:
+    """The settings `config`'s run directory recorded, where a resume goes on from them: None for
+    a new search, for `--overwrite`, and for a file the identity check will name as wrong."""
+    path = config.run_dir / CONFIG_FILE
+    if config.overwrite or not path.is_file():
+        return None
+    try:
+        return SearchConfig.from_json(path.read_text())
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def check_resumable(config: SearchConfig, arrays=None) -> None:
@@ -111,7 +123,7 @@ def check_resumable(config: SearchConfig, arrays=None) -> None:
 
 def check_same_arrays(run_dir: Path, arrays) -> None:
     """Refuses (UsageError) training arrays other than those the search in `run_dir` ran on."""
-    from tuning.features import images_hash
+    from tuning.data.features import images_hash
 
     stored = json.loads((run_dir / CONFIG_FILE).read_text()).get("fingerprints", {})
     if stored.get(_FINGERPRINT["arrays"]) != images_hash(arrays):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tuning.config import method_of
 from tuning.errors import UsageError
-from tuning.records import TRIALS_FILE
+from tuning.rundir import TRIALS_FILE
 
 _SHOWN_LAST = ("val_accuracy", "val_loss", "epochs_run", "seconds")
 

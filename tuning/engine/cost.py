@@ -5,8 +5,9 @@ against 5 blocks of three convolutions from 64 filters (about 0.6 G multiply-add
 On a small budget one trial from the costly corner would take longer than all the others
 together, so `--max-madds` refuses a model whose training step costs more, before it trains: the
 trial ends FAILED with the reason in `trials.csv`, in about the time it takes to build the model.
-Such refusals do not count toward keras-tuner's limit on consecutive failed trials
-(`tuning.search`), since they are the space's shape, not a fault.
+Such refusals (`refused_for_cost`) do not count toward keras-tuner's limit on consecutive failed
+trials, and Hyperband draws another configuration in place of each (`tuning.engine.tuner`): they
+are the space's shape, not a fault.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ import math
 import re
 
 MADDS_CAPPED = "multiply-adds per image"  # in the reason of every refused trial
+
+
+def refused_for_cost(trial) -> bool:
+    """Whether keras-tuner's `trial` ended FAILED because `check_cost` refused its model."""
+    return trial.status == "FAILED" and MADDS_CAPPED in (trial.message or "")
 
 
 def multiply_adds(model) -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tuning.labels import NUM_COARSE, NUM_FINE, label_names
+from tuning.data.labels import NUM_COARSE, NUM_FINE, label_names
 
 VERSION = 1
 IMAGE_SIZE = 32

@@ -31,31 +31,13 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from tuning import interrupt
 from tuning.errors import ConfigError, UsageError
-from tuning.files import atomic_write_text
-from tuning.internals import retry_queue, synchronized, trial_display
-from tuning.records import ENDED
+from tuning.host import interrupt
+from tuning.host.files import atomic_write_text
+from tuning.host.internals import retry_queue, synchronized, trial_display
+from tuning.rundir import ENDED
 
 WORKERS_DIR, HEARTBEAT_SECONDS = "workers", 2.0
-LOOPBACK = "127.0.0.1"
-
-
-def parse_address(text: str, field: str) -> tuple[str, int]:
-    """ "HOST:PORT", ":PORT" or "PORT" -> (host, port); the host defaults to 127.0.0.1.
-
-    `field` is the `SearchConfig` field the address came from ("chief" or "worker").
-    """
-    host, _, port = text.rpartition(":")
-    try:
-        number = int(port)
-    except ValueError:
-        number = -1
-    if not 0 < number < 65536:
-        raise ConfigError(
-            f"{{{field}}} expects HOST:PORT (e.g. 127.0.0.1:8470). Received: {text!r}"
-        )
-    return host.strip("[]") or LOOPBACK, number
 
 
 def default_worker_id() -> str:
@@ -192,7 +174,7 @@ def serve(
     """
     import grpc
 
-    from tuning.internals import oracle_protos
+    from tuning.host.internals import oracle_protos
 
     for worker, trial_id in _give_back(oracle, resumed or {}):
         if log:
@@ -235,7 +217,7 @@ def _single_thread():
 
 
 def _chief_servicer(oracle, on_trial_end):
-    from tuning import internals
+    from tuning.host import internals
 
     protos, trial_module = internals.oracle_protos(), internals.trial_module()
 

@@ -13,13 +13,13 @@ import math
 import time
 from pathlib import Path
 
-from tuning.budget import format_duration
-from tuning.cost import MADDS_CAPPED
-from tuning.files import atomic_write_text
+from tuning.engine.budget import format_duration
+from tuning.engine.cost import refused_for_cost
+from tuning.host.files import atomic_write_text
+from tuning.rundir import BEST_FILE, TRIALS_FILE
 
-STATS_FILE, TRIALS_FILE, BEST_FILE = "trial_stats.json", "trials.csv", "best_hyperparameters.json"
+STATS_FILE = "trial_stats.json"
 STATS_DIR = "trial_stats"
-ENDED = ("COMPLETED", "FAILED")  # statuses after which keras-tuner never runs a trial again
 
 
 def best_completed_trial(trials):
@@ -87,6 +87,9 @@ class TrialRecorder:
         log: where progress lines go (None: nowhere).
         exports: write `trials.csv` and friends (False on workers).
         who: the worker's name in its lines.
+        clock: the search's `tuning.engine.budget.SearchClock`: lines show the budget left.
+        redraws_refused: Hyperband draws again for each trial refused for its cost, so the
+            planned count grows by one per refusal.
     """
 
     def __init__(
@@ -98,6 +101,8 @@ class TrialRecorder:
         log=print,
         exports: bool = True,
         who: str = "",
+        clock=None,
+        redraws_refused: bool = False,
     ):
         self.run_dir = Path(run_dir)
         self.planned_trials, self.planned_epochs = planned_trials, planned_epochs
@@ -107,8 +112,7 @@ class TrialRecorder:
         self._scores: dict[str, float | None] = {}  # what a worker knows of its trials' scores
         self.ran: list[str] = []  # statuses of the trials this process ran
         self._search_started = time.monotonic()
-        self.clock = None  # a `tuning.budget.SearchClock`: the line shows the budget left
-        self.redraws_refused = False  # Hyperband draws again for a refused trial: N grows
+        self.clock, self.redraws_refused = clock, redraws_refused
         self._epochs_before = _epochs_run(self.read_stats())
 
     def trial_started(self, trial) -> None:
@@ -186,7 +190,7 @@ class TrialRecorder:
         ended = sum(t.status in ("COMPLETED", "FAILED") for t in trials)
         planned = self.planned_trials
         if self.redraws_refused:
-            planned += sum(MADDS_CAPPED in (t.message or "") for t in trials)
+            planned += sum(map(refused_for_cost, trials))
         best = best_completed_trial(trials)
         score = (
             f"val_accuracy {trial.score:.4f}"

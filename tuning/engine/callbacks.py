@@ -9,7 +9,7 @@ import keras
 import keras_tuner as kt
 import numpy as np
 
-from tuning import interrupt
+from tuning.host import interrupt
 
 
 class FailOnNaN(keras.callbacks.Callback):
@@ -30,7 +30,8 @@ class FailOnNaN(keras.callbacks.Callback):
 
 
 class StopOnInterrupt(keras.callbacks.Callback):
-    """Stops at the next epoch end after a Ctrl-C that TensorFlow swallowed (`tuning.interrupt`)."""
+    """Stops at the next epoch end after a Ctrl-C that TensorFlow swallowed
+    (`tuning.host.interrupt`)."""
 
     def on_epoch_end(self, epoch, logs=None):
         interrupt.raise_if_interrupted()
@@ -109,8 +110,8 @@ def confusion_image(matrix: np.ndarray, cell: int = 8) -> np.ndarray:
 def search_callbacks(config, hypermodel, fit_kwargs: dict, clock=None) -> list:
     """What every trial of a search trains with: TensorBoard (with the HParams and per-superclass
     logs), early stopping on val accuracy, NaN as a failure, Ctrl-C and the time budget."""
-    from tuning.labels import label_names
-    from tuning.pipeline import validation_for
+    from tuning.data.labels import label_names
+    from tuning.data.pipeline import validation_for
 
     callbacks = [
         TensorBoard(

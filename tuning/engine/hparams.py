@@ -27,7 +27,7 @@ def write_hparams_config(log_dir: Path, space) -> None:
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hparams_api
 
-    from tuning.internals import hparams_of
+    from tuning.host.internals import hparams_of
 
     log_dir = Path(log_dir)
     if any(log_dir.glob("events.out.tfevents.*")):

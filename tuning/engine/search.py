@@ -3,30 +3,29 @@
 `run_search(config)` is the library entry point; `python -m tuning search` is a thin wrapper.
 Run directory (`config.run_dir`): keras-tuner's trials and oracle state, `tensorboard/` (one run per
 trial plus the HParams config), `trials.csv`, `best_hyperparameters.json`, `best_model.keras` and
-`search_config.json`. The tuner is `tuning.tuner`; a worker's and a chief's sides, `tuning.roles`.
+`search_config.json`. The tuner is `tuning.engine.tuner`; a worker's and a chief's sides,
+`tuning.distribute.roles`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import shutil
-import warnings
+import functools
 from pathlib import Path
 
-from tuning import interrupt
-from tuning.budget import BudgetSpent, SearchClock, format_duration
 from tuning.config import SearchConfig
-from tuning.cpu import onednn_line
-from tuning.data import IN_MEMORY, SearchData, Split, load_search_data, split_from_arrays
-from tuning.errors import ConfigError, SearchFailed, UsageError
-from tuning.features import hypermodel_for, load_backbone
-from tuning.files import atomic_path, atomic_write_text, check_writable, raise_if_disk_error
-from tuning.identity import CONFIG_FILE, check_resumable, config_record
-from tuning.lock import LOCK_FILE, run_dir_lock
-from tuning.plan import plan_epochs, recorded_plan
-from tuning.precision import resolve as resolve_precision
+from tuning.data.features import hypermodel_for, load_backbone
+from tuning.data.sources import SearchData, Split, load_search_data, with_arrays
+from tuning.engine.budget import BudgetSpent, SearchClock, format_duration
+from tuning.engine.plan import plan_epochs, recorded_plan
+from tuning.errors import SearchFailed
+from tuning.host import interrupt
+from tuning.host.cpu import onednn_line
+from tuning.host.files import atomic_write_text, check_writable, raise_if_disk_error
+from tuning.host.precision import resolve as resolve_precision
 from tuning.result import BEST_MODEL_FILE, SearchResult
+from tuning.rundir import CONFIG_FILE
+from tuning.rundir.identity import check_resumable, config_record, recorded_config
+from tuning.rundir.lock import clear_keeping_lock, run_dir_lock
 
 
 def run_search(config: SearchConfig, log=print, x_train=None, y_train=None) -> SearchResult:
@@ -44,23 +43,18 @@ def run_search(config: SearchConfig, log=print, x_train=None, y_train=None) -> S
     """
     from search_spaces import dtype_policy
 
-    config, arrays = _with_arrays(config, x_train, y_train)
-    config, precision = resolve_precision(config)
+    config, arrays = with_arrays(config, x_train, y_train)
+    config, precision = resolve_precision(config, recorded_config(config))
     with dtype_policy(config.precision):
         return _search_in_policy(config, arrays, log, precision.describe())
 
 
 def _search_in_policy(config: SearchConfig, arrays: Split | None, log, precision: str):
     if config.worker:
-        from tuning.roles import worker_search
+        from tuning.distribute.roles import worker_search
 
-        worker, completed, failed = worker_search(
-            config,
-            log,
-            lambda: _inputs(config),
-            lambda inputs, worker_id: _tuner(config, *inputs, log, worker_id),
-            lambda tuner, inputs: _run_trials(config, tuner, inputs[1]),
-        )
+        start = functools.partial(_start_worker, config, log)
+        worker, completed, failed = worker_search(config, log, start)
         return SearchResult(config.run_dir, None, None, completed, failed, worker=worker)
     config = recorded_plan(config)
     check_resumable(config, arrays)
@@ -71,25 +65,11 @@ def _search_in_policy(config: SearchConfig, arrays: Split | None, log, precision
     try:
         with run_dir_lock(config.run_dir, force=config.force_unlock):
             if config.overwrite:
-                _clear(config.run_dir)
+                clear_keeping_lock(config.run_dir)
             return _locked_search(config, space, data, backbone, log, arrays, precision)
     except OSError as error:
         raise_if_disk_error(error, config.run_dir)
         raise
-
-
-def _with_arrays(config: SearchConfig, x_train, y_train) -> tuple[SearchConfig, Split | None]:
-    """(config, None), or for arrays passed in (config with data "in-memory", the arrays)."""
-    if x_train is None and y_train is None:
-        return config, None
-    if config.data not in (SearchConfig.data, IN_MEMORY):
-        raise ConfigError(
-            f"{{data}} {config.data!r} and x_train / y_train: search one or the other"
-        )
-    if x_train is None or y_train is None:
-        raise UsageError("x_train and y_train go together: pass both or neither")
-    arrays = split_from_arrays(x_train, y_train, "x_train / y_train")
-    return dataclasses.replace(config, data=IN_MEMORY), arrays
 
 
 def _inputs(config: SearchConfig, arrays: Split | None = None) -> tuple:
@@ -104,20 +84,18 @@ def _inputs(config: SearchConfig, arrays: Split | None = None) -> tuple:
     return space, data, load_backbone(config)
 
 
-def _tuner(config: SearchConfig, space, data: SearchData, backbone, log, worker=None):
-    from tuning.tuner import make_tuner
+def _tuner(config: SearchConfig, space, data: SearchData, backbone, log, worker=None, clock=None):
+    from tuning.engine.tuner import make_tuner
 
     hypermodel = hypermodel_for(config, data, backbone, log=log if config.verbose else None)
-    _prepare_keras(config)
-    return make_tuner(config, hypermodel, data, space, log, worker=worker)
+    return make_tuner(config, hypermodel, data, space, log, worker=worker, clock=clock)
 
 
-def _clear(run_dir: Path) -> None:
-    """Empties `run_dir` for --overwrite, keeping our lock (keras-tuner's overwrite would not)."""
-    for path in run_dir.iterdir():
-        if path.name == LOCK_FILE:
-            continue
-        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+def _start_worker(config: SearchConfig, log, worker_id: str):
+    """A worker's tuner on its chief's oracle, and the loop that runs its trials."""
+    space, data, backbone = _inputs(config)
+    tuner = _tuner(config, space, data, backbone, log, worker_id)
+    return tuner, functools.partial(_run_trials, config, tuner, data)
 
 
 def _locked_search(
@@ -129,8 +107,8 @@ def _locked_search(
     arrays: Split | None,
     precision: str,
 ) -> SearchResult:
-    from tuning.roles import running_on_workers
-    from tuning.tuner import forget_ended
+    from tuning.distribute.roles import running_on_workers
+    from tuning.engine.tuner import forget_ended
 
     if log:
         log(
@@ -139,8 +117,8 @@ def _locked_search(
         )
     with interrupt.recorded():
         resumed = running_on_workers(config)  # read before keras-tuner's reload queues them
-        tuner = _tuner(config, space, data, backbone, log)
-        tuner.clock = tuner.recorder.clock = SearchClock(config.run_dir, config.time_budget)
+        clock = SearchClock(config.run_dir, config.time_budget)
+        tuner = _tuner(config, space, data, backbone, log, clock=clock)
         if log and config.time_budget:
             log(
                 f"time budget {format_duration(config.time_budget)}: "
@@ -153,23 +131,12 @@ def _locked_search(
         return _search(config, tuner, data, resumed)
 
 
-def _prepare_keras(config: SearchConfig) -> None:
-    import keras
-
-    from tuning.internals import set_debug
-
-    set_debug(config.verbose >= 2)  # else a failed trial's traceback goes to trials.csv only
-    # Checkpoints carry optimizer slots a freshly built model lacks; Hyperband's reloads only
-    # need the weights, so Keras's warning about skipping them says nothing to act on.
-    warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-    keras.utils.set_random_seed(config.seed)
-
-
 def _search(config: SearchConfig, tuner, data: SearchData, resumed: dict) -> SearchResult:
     """Runs the trials here, or serves them to workers (`--chief`), then exports the winner."""
-    from tuning.hparams import write_hparams_config
-    from tuning.records import best_completed_trial
-    from tuning.roles import serve_search
+    from tuning.distribute.roles import serve_search
+    from tuning.engine.hparams import write_hparams_config
+    from tuning.engine.records import best_completed_trial
+    from tuning.engine.tuner import export_model
 
     write_hparams_config(config.run_dir / "tensorboard", tuner.oracle.get_space())
     budget_spent = False
@@ -185,13 +152,7 @@ def _search(config: SearchConfig, tuner, data: SearchData, resumed: dict) -> Sea
         raise SearchFailed(
             f"no trial completed ({failed} failed; reasons in {config.run_dir / 'trials.csv'})"
         )
-    model = tuner.load_model(best)  # checkpoints hold weights only: no optimizer state lost
-    strategy = tuner.distribution_strategy  # (load_model clears the session, and any scope)
-    with (
-        atomic_path(config.run_dir / BEST_MODEL_FILE) as tmp,
-        strategy.scope() if strategy else contextlib.nullcontext(),
-    ):
-        tuner.hypermodel.image_model(model).save(tmp)
+    export_model(tuner, best, config.run_dir / BEST_MODEL_FILE)
     completed = sum(t.status == "COMPLETED" for t in trials)
     return SearchResult(
         config.run_dir, best.trial_id, best.score, completed, failed, budget_spent=budget_spent
@@ -204,8 +165,9 @@ def _run_trials(config: SearchConfig, tuner, data: SearchData) -> bool:
     Returns:
         Whether the time budget ended it (else every planned trial ran).
     """
-    from tuning.callbacks import search_callbacks
-    from tuning.pipeline import fit_data
+    from tuning.data.pipeline import fit_data
+    from tuning.engine.callbacks import search_callbacks
+    from tuning.engine.tuner import ConsecutiveFailures
 
     args, kwargs = fit_data(tuner.hypermodel, data, config.batch_size, config.seed)
     callbacks = search_callbacks(config, tuner.hypermodel, kwargs, tuner.clock)
@@ -220,7 +182,7 @@ def _run_trials(config: SearchConfig, tuner, data: SearchData) -> bool:
         )
     except BudgetSpent:
         return True
-    except RuntimeError as error:  # keras-tuner's consecutive-failure limit
+    except ConsecutiveFailures as error:
         if tuner.recorder.exports:
             tuner.recorder.export(tuner.oracle.trials.values())
         raise SearchFailed(

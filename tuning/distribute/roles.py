@@ -1,39 +1,39 @@
 """A search's worker and chief sides: what `run_search` does with `--worker` or `--chief`.
 
-The protocol and its repairs are `tuning.distributed`; this is the glue to a search: a worker
-checks it joins the same search, builds the same tuner and runs trials until the chief has none
-left; a chief serves its oracle instead of running trials.
+The protocol and its repairs are `tuning.distribute.protocol`; this is the glue to a search: a
+worker checks it joins the same search, builds the same tuner and runs trials until the chief has
+none left; a chief serves its oracle instead of running trials.
 """
 
 from __future__ import annotations
 
-from tuning import interrupt
-from tuning.config import SearchConfig
-from tuning.cpu import onednn_line
+from tuning.config import SearchConfig, parse_address
 from tuning.errors import SearchFailed, UsageError
-from tuning.identity import CONFIG_FILE, check_resumable
+from tuning.host import interrupt
+from tuning.host.cpu import onednn_line
+from tuning.rundir import CONFIG_FILE
+from tuning.rundir.identity import check_resumable
 
 CHIEF_WAIT_SECONDS = 600  # how long a worker waits for its chief to start serving
 
 
-def worker_search(config: SearchConfig, log, prepare, build_tuner, run_trials):
+def worker_search(config: SearchConfig, log, start):
     """Runs trials for the chief at `config.worker` until it has none left.
 
     Needs no lock (the chief holds it) and must find the chief's `search_config.json` in the run
     directory with the same defining settings: a worker never runs another search's trials.
 
-    Args (from `tuning.search`):
-        prepare: `() -> inputs`, the search's checked inputs (space, data, backbone).
-        build_tuner: `(inputs, worker_id) -> tuner`.
-        run_trials: `(tuner, inputs) -> None`, the search loop.
+    Args:
+        start: `(worker_id) -> (tuner, run_trials)` from `tuning.engine.search`: the search's
+            checked inputs and its tuner on the chief's oracle (built inside the worker's
+            environment, which tells keras-tuner where the chief is), and its search loop.
     Returns:
         (worker id, completed trials, failed trials) of this worker.
     """
-    from tuning.distributed import (
+    from tuning.distribute.protocol import (
         Heartbeat,
         RetryingStub,
         default_worker_id,
-        parse_address,
         wait_for_chief,
         worker_environment,
     )
@@ -50,11 +50,10 @@ def worker_search(config: SearchConfig, log, prepare, build_tuner, run_trials):
                 f"chief's --out, on a disk both can reach"
             )
         check_resumable(config)
-        inputs = prepare()
         with interrupt.recorded(), worker_environment(host, port, worker_id):
-            tuner = build_tuner(inputs, worker_id)
+            tuner, run_trials = start(worker_id)
             tuner.oracle.stub = RetryingStub(tuner.oracle.stub)
-            _run_worker_trials(lambda: run_trials(tuner, inputs), f"{host}:{port}", worker_id)
+            _run_worker_trials(run_trials, f"{host}:{port}", worker_id)
     ran = tuner.recorder.ran
     return worker_id, ran.count("COMPLETED"), ran.count("FAILED")
 
@@ -79,15 +78,15 @@ def _run_worker_trials(run, address: str, worker_id: str) -> None:
 
 
 def running_on_workers(config: SearchConfig) -> dict[str, str]:
-    """{worker: trial id} a restarted chief finds running (see `tuning.distributed`)."""
-    from tuning.distributed import running_before
+    """{worker: trial id} a restarted chief finds running (see `tuning.distribute.protocol`)."""
+    from tuning.distribute.protocol import running_before
 
     return running_before(config.run_dir) if config.chief and not config.overwrite else {}
 
 
 def serve_search(config: SearchConfig, tuner, resumed: dict) -> None:
     """Serves the search's oracle to workers until every trial has ended."""
-    from tuning.distributed import parse_address, serve
+    from tuning.distribute.protocol import serve
 
     host, port = parse_address(config.chief, "chief")
     tuner.save()
