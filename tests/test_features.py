@@ -155,6 +155,36 @@ def test_only_the_last_layers_views_stay_in_memory(cache):
     assert x.shape[1:] == cache.shape(block4) and len(y) == 16
 
 
+@pytest.mark.parametrize("split, flip", [("train", True), ("train", False), ("validation", False)])
+def test_views_read_from_disk_give_the_batches_held_views_do(cache, split, flip):
+    """A view over `held_bytes` is read per batch from its file instead of held in memory:
+    the same rows, flips and order, epoch after epoch."""
+    streamed = FeatureCache(
+        cache.backbone, 32, cache_data(cache), 16, seed=0, root=cache.folder.parent, held_bytes=0
+    )
+    layer = cut_layer("vgg16", 1)
+    held_batches, streamed_batches = (c.dataset(layer, split, flip) for c in (cache, streamed))
+    for _ in range(2):  # two epochs: reshuffled and redrawn alike
+        pairs = list(zip(held_batches, streamed_batches, strict=True))
+        assert len(pairs) == (3 if split == "train" else 2)
+        for (x, y), (x_read, y_read) in pairs:
+            np.testing.assert_array_equal(x.numpy(), x_read.numpy())
+            np.testing.assert_array_equal(y.numpy(), y_read.numpy())
+
+
+def test_a_streamed_view_refuses_a_hostile_file(cache):
+    from tuning.data.features import RowReader
+
+    hostile = cache.path(TOP_LAYER, "validation")
+    np.save(hostile, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="Python objects"):
+        RowReader(hostile)
+
+
+def cache_data(cache):
+    return SearchData(cache.splits["train"], cache.splits["validation"], "random pixels")
+
+
 def test_cache_is_reused_and_a_damaged_or_hostile_file_is_rebuilt(cache):
     layers = [cut_layer("vgg16", blocks) for blocks in range(4)]
     assert cache.prepare(layers) is None  # everything on disk: nothing recomputed

@@ -4,7 +4,9 @@ Plain keras-tuner runs the frozen VGG-16 layers again in every epoch of every tr
 `FeatureCache` runs them once per (backbone weights, input size, images) and keeps the activations
 at the layers a search space trains from, for the train split (plain and horizontally flipped, so
 flip augmentation stays exact) and the validation split. Later trials, resumed searches and
-reports load them (`np.load`, memory-mapped, no pickles).
+reports load them (`np.load`, memory-mapped, no pickles). A view small enough is held in memory;
+a larger one is read batch by batch from its file (`RowReader`), so a full-size `finetune`
+search holds no multi-GB copy of an early block's activations.
 
 Files: `cache_dir()/features/<backbone>-<weights>-<size>px/<images>-<split>/<layer>[-flipped].npy`,
 where <weights> and <images> are content hashes, each written under a temporary name and renamed.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import shutil
 import time
 from pathlib import Path
@@ -25,6 +28,7 @@ from tuning.errors import UsageError
 from tuning.host.files import atomic_path
 
 EXTRACT_BATCH, CHUNK = 256, 5000
+HELD_BYTES = 256 * 2**20  # a view up to this size is held in memory; a larger one is streamed
 
 
 class FeatureCache:
@@ -37,6 +41,7 @@ class FeatureCache:
         batch_size: batch size of the datasets handed to `fit`.
         seed: seeds shuffling and the choice of flipped views.
         root: cache folder (default `cache_dir() / "features"`).
+        held_bytes: views up to this size are held in memory, larger ones read per batch.
     """
 
     def __init__(
@@ -47,8 +52,9 @@ class FeatureCache:
         batch_size: int,
         seed: int,
         root: Path | None = None,
+        held_bytes: int = HELD_BYTES,
     ):
-        self.backbone, self.input_size = backbone, input_size
+        self.backbone, self.input_size, self.held_bytes = backbone, input_size, held_bytes
         self.splits = {"train": data.train, "validation": data.validation}
         self.batch_size, self.seed = batch_size, seed
         root = Path(root) if root is not None else cache_dir() / "features"
@@ -103,11 +109,10 @@ class FeatureCache:
     def dataset(self, layer: str, split: str, flip: bool = False):
         """Batches of (activations, fine labels); train batches shuffled, views flipped at random.
 
-        The datasets hold their arrays in memory (as tensors: per-batch reads from the
-        memory-mapped files would slow the cached epoch), so only the views of the last layer
-        asked for are kept: a `finetune` search over 1-3 unfrozen blocks would otherwise hold
-        every layer's train views (plain and flipped) at once, several GB at full size. Another
-        layer's views are read again from disk when a trial needs them.
+        Views up to `held_bytes` are held in memory as tensors (a gather per batch: the fastest
+        epoch, and the feature method's epochs take seconds); larger ones are read per batch
+        from their files (`RowReader`). Only the datasets of the last layer asked for are kept:
+        another layer's are made again when a trial needs them.
         """
         if layer != self._held_layer:
             self._datasets.clear()
@@ -120,23 +125,39 @@ class FeatureCache:
     def _make_dataset(self, layer: str, split: str, flip: bool):
         import tensorflow as tf
 
-        labels = tf.constant(self.splits[split].fine)
-        plain = tf.constant(self._load(self.path(layer, split)))
-        if split != "train":
-            ds = tf.data.Dataset.from_tensor_slices((plain, labels)).batch(self.batch_size)
-            return ds.prefetch(tf.data.AUTOTUNE)
         n = len(self.splits[split])
-        index = tf.data.Dataset.range(n).shuffle(n, seed=self.seed, reshuffle_each_iteration=True)
+        labels = tf.constant(self.splits[split].fine)
+        index = tf.data.Dataset.range(n)
+        if split == "train":
+            index = index.shuffle(n, seed=self.seed, reshuffle_each_iteration=True)
         index = index.batch(self.batch_size)
-        if not flip:
-            ds = index.map(lambda i: (tf.gather(plain, i), tf.gather(labels, i)))
-        else:
-            flipped = tf.constant(self._load(self.path(layer, split, flipped=True)))
-            coins = tf.data.Dataset.random(seed=self.seed, rerandomize_each_iteration=True)
-            ds = tf.data.Dataset.zip(index, coins.batch(self.batch_size)).map(
-                lambda i, coin: (_pick(plain, flipped, i, coin), tf.gather(labels, i))
-            )
+        coins = tf.data.Dataset.random(seed=self.seed, rerandomize_each_iteration=True)
+        index = tf.data.Dataset.zip(index, coins.batch(self.batch_size))
+        views = [self.path(layer, split)] + ([self.path(layer, split, True)] if flip else [])
+        rows = self._rows(views, self.shape(layer), n)
+        ds = index.map(lambda i, coin: (rows(i, coin), tf.gather(labels, i)))
         return ds.prefetch(tf.data.AUTOTUNE)
+
+    def _rows(self, views: list[Path], shape: tuple, n: int):
+        """`(index, coin) -> activations` of one batch: each row from the plain view, or with
+        two views from the flipped one where its coin is odd."""
+        import tensorflow as tf
+
+        if n * 4 * int(np.prod(shape)) * len(views) <= self.held_bytes:
+            held = [tf.constant(self._load(path)) for path in views]
+            if len(held) == 1:
+                return lambda i, coin: tf.gather(held[0], i)
+            return lambda i, coin: _pick(held[0], held[1], i, coin)
+        readers = [RowReader(path) for path in views]
+
+        def read(i, coin):
+            rows = tf.numpy_function(
+                lambda i, coin: _read_rows(readers, i, coin), [i, coin], tf.float32, stateful=False
+            )
+            rows.set_shape((None, *shape))
+            return rows
+
+        return read
 
     def _extract(self, extractor, layers: list[str], split: str, flipped: bool, log) -> None:
         images = self.splits[split].images
@@ -195,6 +216,58 @@ class FeatureCache:
                 f"{free / 1e9:.1f} GB are free: set CIFAR_TUNE_CACHE to a larger disk,"
                 f" lower --input-size or pass --no-cache"
             )
+
+
+class RowReader:
+    """Rows of a float32 `.npy` file, read by position (`os.preadv`) into a fresh array.
+
+    Not a memory map: pages of a mapped file a process has touched count as its resident
+    memory, so an epoch over a 1.5 GB view would show 1.5 GB more per view, though the kernel
+    could drop them. Read by position, the file's pages stay in the kernel's page cache, shared
+    and reclaimable, and the process holds one batch. The header is parsed by `np.load`
+    (`allow_pickle=False`, so an object array is refused before any read).
+    """
+
+    def __init__(self, path: Path):
+        header = np.load(path, mmap_mode="r", allow_pickle=False)
+        if header.dtype != np.float32 or not header.flags.c_contiguous:
+            raise ValueError(f"{path}: expected a C-ordered float32 array")
+        self.path, self.offset = path, header.offset
+        self.length, self.shape = header.shape[0], header.shape[1:]
+        self.row_bytes = 4 * int(np.prod(self.shape))
+        del header
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def read(self, index: np.ndarray, out: np.ndarray) -> None:
+        """Fills `out[j]` with row `index[j]`: one read for a run of consecutive rows (a
+        validation batch), one per row otherwise."""
+        if len(index) and index[-1] - index[0] + 1 == len(index) and (np.diff(index) == 1).all():
+            self._read_into(out, int(index[0]))
+            return
+        for row, position in zip(out, index):
+            self._read_into(row, int(position))
+
+    def _read_into(self, buffer: np.ndarray, row: int) -> None:
+        view = memoryview(buffer).cast("B")
+        if os.preadv(self._fd, [view], self.offset + row * self.row_bytes) != view.nbytes:
+            raise OSError(f"{self.path}: cut short while a search read it")
+
+    def __del__(self):
+        with contextlib.suppress(AttributeError, OSError):
+            os.close(self._fd)
+
+
+def _read_rows(readers: list[RowReader], index: np.ndarray, coin: np.ndarray) -> np.ndarray:
+    out = np.empty((len(index), *readers[0].shape), np.float32)
+    if len(readers) == 1:
+        readers[0].read(index, out)
+        return out
+    flipped = coin[: len(index)] % 2 == 1
+    for reader, take in zip(readers, (~flipped, flipped)):
+        rows = np.empty((int(take.sum()), *reader.shape), np.float32)
+        reader.read(index[take], rows)
+        out[take] = rows
+    return out
 
 
 def _pick(plain, flipped, index, coin):
