@@ -81,7 +81,7 @@ class FineTune(BackboneHyperModel):
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         dense_units = hp.Choice("dense_units", [128, 256, 512, 1024])
         dropout = hp.Float("dropout", 0.0, 0.6, step=0.1)
-        head_lr = hp.Float("head_learning_rate", 1e-4, 1e-2, sampling="log")
+        hp.Float("head_learning_rate", 1e-4, 1e-2, sampling="log")  # the warm-up's, in `fit`
         # Declared here although used in `fit`: TensorBoard's HParams config is written before fit.
         blocks = hp.Int("unfreeze_blocks", 1, MAX_UNFROZEN_UNITS)
         hp.Float("finetune_learning_rate", 1e-6, 1e-4, sampling="log")
@@ -99,9 +99,11 @@ class FineTune(BackboneHyperModel):
         head_inputs = keras.Input(x.shape[1:], name=top_layer(self.backbone))
         pooled = layers.GlobalAveragePooling2D()(head_inputs)
         head = keras.Model(head_inputs, classifier_head(pooled, dense_units, dropout), name="head")
-        return compile_classifier(
-            keras.Model(inputs, head(x), name=f"{self.backbone}_finetune"), head_lr
-        )
+        model = keras.Model(inputs, head(x), name=f"{self.backbone}_finetune")
+        # Built as in its fine-tuning phase, so that a trial Hyperband promotes (rebuilt, then its
+        # parent's checkpoint loaded) gets its parent's fine-tuning optimizer state back.
+        unfreeze_top(model.get_layer(self.backbone), self.backbone, blocks)
+        return compile_classifier(model, hp.get("finetune_learning_rate"))
 
     def fit(self, hp, model, *args, epochs=1, initial_epoch=0, callbacks=(), **kwargs):
         """Warms the head up (a new trial only), then fine-tunes epochs [initial_epoch, epochs).
@@ -114,7 +116,7 @@ class FineTune(BackboneHyperModel):
         blocks, flip = hp.get("unfreeze_blocks"), hp.get("flip")
         head, base = model.get_layer("head"), model.get_layer(self.backbone)
         warm_up = hp.get("head_epochs") if initial_epoch == 0 else 0
-        if warm_up:
+        if warm_up:  # a new trial; a promoted one goes on as `build` and its checkpoint left it
             unfreeze_top(base, self.backbone, 0)
             fitted, data = model, {}
             if self.features is not None:
@@ -125,9 +127,8 @@ class FineTune(BackboneHyperModel):
                 epochs=warm_up,
                 **{**kwargs, **data, "validation_data": None},
             )
-
-        unfreeze_top(base, self.backbone, blocks)
-        compile_classifier(model, hp.get("finetune_learning_rate"))
+            unfreeze_top(base, self.backbone, blocks)
+            compile_classifier(model, hp.get("finetune_learning_rate"))
         data = {}
         if self.features is not None:
             data = self.cached_data(cut_layer(self.backbone, blocks), flip, args, kwargs)

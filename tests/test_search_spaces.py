@@ -58,7 +58,7 @@ class _Weights(keras.callbacks.Callback):
 
 def test_every_epoch_the_tuner_counts_fine_tunes_after_a_head_warm_up():
     hypermodel, hp, model = _finetune(unfreeze_blocks=2)
-    assert _trainable_blocks(model) == []
+    assert _trainable_blocks(model) == ["block4", "block5"]  # built as it fine-tunes
     head_before = [w.copy() for w in model.get_layer("head").get_weights()]
     counter, weights = _Counter(), _Weights()
     x, y = _tiny_data()
@@ -84,6 +84,29 @@ def test_promoted_finetune_trial_goes_on_fine_tuning_without_a_second_warm_up():
     assert all(np.array_equal(a, b) for a, b in zip(head_before, weights.head_at_begin))
     assert _trainable_blocks(model) == ["block5"]
     assert float(model.optimizer.learning_rate) == pytest.approx(3e-5)
+
+
+def test_a_promoted_finetune_trial_continues_with_its_parents_optimizer_state(tmp_path):
+    """keras-tuner rebuilds a promoted trial and loads its parent's checkpoint: the fine-tuning
+    optimizer's moments and step count must come back, and go on without a new compile."""
+    import warnings
+
+    hypermodel, hp, parent = _finetune(unfreeze_blocks=1)
+    x, y = _tiny_data()
+    hypermodel.fit(hp, parent, x, y, epochs=1, batch_size=16, verbose=0)
+    checkpoint = tmp_path / "checkpoint.weights.h5"
+    parent.save_weights(checkpoint)
+    state = [np.asarray(v) for v in parent.optimizer.variables]
+    _, _, promoted = _finetune(unfreeze_blocks=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        promoted.load_weights(checkpoint)
+    assert not [w for w in caught if "Skipping variable loading" in str(w.message)]
+    for saved, loaded in zip(state, promoted.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(loaded), saved)
+    optimizer = promoted.optimizer
+    hypermodel.fit(hp, promoted, x, y, epochs=2, initial_epoch=1, batch_size=16, verbose=0)
+    assert promoted.optimizer is optimizer and int(optimizer.iterations) == 2 * 2
 
 
 @pytest.mark.parametrize("method", ["scratch", "feature", "finetune"])
