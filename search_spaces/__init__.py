@@ -33,6 +33,8 @@ def create_hypermodel(
     backbone: str = "vgg16",
     epochs: int = 9,
     alpha: float = 1.0,
+    classes: int = 100,
+    image_size: int = 32,
 ) -> kt.HyperModel:
     """The HyperModel of `method` ("scratch", "feature" or "finetune").
 
@@ -40,17 +42,19 @@ def create_hypermodel(
     train on cached activations; "scratch" has no backbone and ignores it, `backbone` and `alpha`
     (the backbone's width).
     `epochs` is the span of a "scratch" learning-rate schedule (the search's `--max-epochs`,
-    default 9 as there).
+    default 9 as there). Models take square images of side `image_size` and end in a softmax
+    over `classes`.
     """
+    shape = {"classes": classes, "image_size": image_size}
     if method == "scratch":
-        return scratch.ScratchCNN(epochs, name="scratch")
+        return scratch.ScratchCNN(epochs, name="scratch", **shape)
     if method == "feature":
         return feature_extraction.FeatureExtraction(
-            weights, input_size, features, backbone, alpha, name="feature"
+            weights, input_size, features, backbone, alpha, name="feature", **shape
         )
     if method == "finetune":
         return finetune.FineTune(
-            weights, input_size, head_epochs, features, backbone, alpha, name="finetune"
+            weights, input_size, head_epochs, features, backbone, alpha, name="finetune", **shape
         )
     raise ValueError(f"Expected `method` to be one of {list(METHODS)}. Received: {method!r}")
 

@@ -191,7 +191,8 @@ def load_base(backbone: str, weights: str, input_size: int, alpha: float = 1.0) 
 
 
 def base_features(inputs, backbone: str, weights: str, input_size: int, alpha: float = 1.0):
-    """Resizes (when `input_size` is not 32), preprocesses and runs a new frozen base.
+    """Resizes (when `input_size` is not the images' side), preprocesses and runs a new frozen
+    base.
 
     The base is called with `training=False` so that its batch normalisation stays in inference
     mode when its layers are unfrozen later (keras-io's transfer-learning guide).
@@ -210,24 +211,30 @@ def top_layer(backbone: str) -> str:
     return cut_layer(backbone, 0)
 
 
-def extractor(base: keras.Model, input_size: int, names: list[str]) -> keras.Model:
-    """Images -> the frozen `base`'s activations at the layers `names`, in that order."""
+def extractor(
+    base: keras.Model, input_size: int, names: list[str], image_size: int = 32
+) -> keras.Model:
+    """Images of `image_size` -> the frozen `base`'s activations at the layers `names`, in
+    that order."""
     inside = keras.Model(base.inputs, [base.get_layer(name).output for name in names])
-    inputs = keras.Input((32, 32, 3), name="image")
+    inputs = keras.Input((image_size, image_size, 3), name="image")
     outputs = inside(_preprocess(inputs, base.name, input_size), training=False)
     return keras.Model(inputs, outputs, name=f"{base.name}_extractor")
 
 
-def with_backbone(model: keras.Model, base: keras.Model, input_size: int, name: str):
+def with_backbone(
+    model: keras.Model, base: keras.Model, input_size: int, name: str, image_size: int = 32
+):
     """The image model: `base` (frozen, shared) up to `model`'s input layer, then `model`.
 
     `model` takes activations at one layer of `base` (its input layer carries that layer's name),
-    as trained on cached features; the result takes raw 32x32 images like an uncached model.
+    as trained on cached features; the result takes raw images of `image_size` like an uncached
+    model.
     """
     below = keras.Model(
         base.inputs, base.get_layer(model.layers[0].name).output, name=f"{base.name}_below"
     )
-    inputs = keras.Input((32, 32, 3), name="image")
+    inputs = keras.Input((image_size, image_size, 3), name="image")
     x = below(_preprocess(inputs, base.name, input_size), training=False)
     return keras.Model(inputs, model(x), name=name)
 

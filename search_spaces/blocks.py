@@ -33,11 +33,14 @@ class BackboneHyperModel(kt.HyperModel):
         features=None,
         backbone: str = "vgg16",
         alpha: float = 1.0,
+        classes: int = NUM_CLASSES,
+        image_size: int = 32,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.weights, self.input_size, self.features = weights, input_size, features
         self.backbone, self.alpha = backbone, alpha
+        self.classes, self.image_size = classes, image_size
 
     def cached_layers(self) -> tuple[str, ...]:
         """The backbone layers whose activations this HyperModel's trials train from."""
@@ -49,7 +52,11 @@ class BackboneHyperModel(kt.HyperModel):
             if self.features is None:
                 return float32_compiled(model)
             return with_backbone(
-                float32_copy(model), self.features.backbone, self.input_size, model.name
+                float32_copy(model),
+                self.features.backbone,
+                self.input_size,
+                model.name,
+                self.image_size,
             )
 
     def cached_data(self, layer: str, flip: bool, args, kwargs) -> dict:
@@ -65,17 +72,18 @@ class BackboneHyperModel(kt.HyperModel):
         }
 
 
-def classifier_head(x, units: int, dropout: float, dense_layers: int = 1):
-    """Dense -> ReLU -> Dropout, `dense_layers` times, then the 100-way softmax."""
+def classifier_head(x, units: int, dropout: float, dense_layers: int = 1, classes=NUM_CLASSES):
+    """Dense -> ReLU -> Dropout, `dense_layers` times, then the softmax over `classes`."""
     for _ in range(dense_layers):
         x = layers.Dense(units, activation="relu")(x)
         x = layers.Dropout(dropout)(x)
-    return predictions(x)
+    return predictions(x, classes)
 
 
-def predictions(x):
-    """The 100-way softmax, in float32 under any precision (so are the loss and the scores)."""
-    return layers.Dense(NUM_CLASSES, activation="softmax", name="predictions", dtype="float32")(x)
+def predictions(x, classes: int = NUM_CLASSES):
+    """The softmax over `classes`, in float32 under any precision (so are the loss and the
+    scores)."""
+    return layers.Dense(classes, activation="softmax", name="predictions", dtype="float32")(x)
 
 
 def compile_classifier(

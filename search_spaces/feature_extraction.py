@@ -50,14 +50,14 @@ class FeatureExtraction(BackboneHyperModel):
         flip = hp.Boolean("flip")
 
         if self.features is None:
-            inputs = keras.Input((32, 32, 3), name="image")
+            inputs = keras.Input((self.image_size, self.image_size, 3), name="image")
             x = layers.RandomFlip("horizontal", dtype="float32")(inputs) if flip else inputs
             x = base_features(x, self.backbone, self.weights, self.input_size, self.alpha)
         else:
             top = top_layer(self.backbone)
             inputs = x = keras.Input(self.features.shape(top), name=top)
         x = layers.Flatten()(x) if pooling == "flatten" else layers.GlobalAveragePooling2D()(x)
-        outputs = classifier_head(x, dense_units, dropout)
+        outputs = classifier_head(x, dense_units, dropout, classes=self.classes)
         model = keras.Model(inputs, outputs, name=f"{self.backbone}_features")
         return compile_classifier(model, learning_rate)
 

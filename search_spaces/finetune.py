@@ -89,7 +89,7 @@ class FineTune(BackboneHyperModel):
         hp.Fixed("head_epochs", self.head_epochs)
 
         if self.features is None:
-            inputs = keras.Input((32, 32, 3), name="image")
+            inputs = keras.Input((self.image_size, self.image_size, 3), name="image")
             x = layers.RandomFlip("horizontal", dtype="float32")(inputs) if flip else inputs
             x = base_features(x, self.backbone, self.weights, self.input_size, self.alpha)
         else:
@@ -98,7 +98,11 @@ class FineTune(BackboneHyperModel):
             x = base_top(self.features.backbone, cut)(inputs, training=False)
         head_inputs = keras.Input(x.shape[1:], name=top_layer(self.backbone))
         pooled = layers.GlobalAveragePooling2D()(head_inputs)
-        head = keras.Model(head_inputs, classifier_head(pooled, dense_units, dropout), name="head")
+        head = keras.Model(
+            head_inputs,
+            classifier_head(pooled, dense_units, dropout, classes=self.classes),
+            name="head",
+        )
         model = keras.Model(inputs, head(x), name=f"{self.backbone}_finetune")
         # Built as in its fine-tuning phase, so that a trial Hyperband promotes (rebuilt, then its
         # parent's checkpoint loaded) gets its parent's fine-tuning optimizer state back.

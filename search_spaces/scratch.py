@@ -7,6 +7,7 @@ import keras_tuner as kt
 from keras import layers
 
 from search_spaces.blocks import (
+    NUM_CLASSES,
     classifier_head,
     compile_classifier,
     dtype_policy,
@@ -16,7 +17,7 @@ from search_spaces.blocks import (
 from search_spaces.training import OPTIMIZERS, SCHEDULES, scheduler
 
 MAX_FILTERS = 256
-CROP_PADDING = 4
+CROP_SHIFT = 4 / 32  # of the side: CIFAR's 4-pixel padded crop, at any image size
 
 # The seed write-up's CNN: 3 conv blocks of 32/64/128, dense 256, dropout 0.5, Adam 1e-3.
 SEED_PRESET = {
@@ -128,9 +129,11 @@ class ScratchCNN(kt.HyperModel):
 
     recipes = RECIPES
 
-    def __init__(self, schedule_epochs: int = 9, **kwargs):
+    def __init__(
+        self, schedule_epochs: int = 9, classes: int = NUM_CLASSES, image_size: int = 32, **kwargs
+    ):
         super().__init__(**kwargs)
-        self.schedule_epochs = schedule_epochs
+        self.schedule_epochs, self.classes, self.image_size = schedule_epochs, classes, image_size
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         architecture = hp.Choice("architecture", ["plain", "residual"])
@@ -155,7 +158,7 @@ class ScratchCNN(kt.HyperModel):
         hp.Choice("schedule", list(SCHEDULES))  # used in `fit`, declared for the HParams config
         label_smoothing = hp.Choice("label_smoothing", [0.0, 0.1])
 
-        inputs = keras.Input((32, 32, 3), name="image")
+        inputs = keras.Input((self.image_size, self.image_size, 3), name="image")
         x = layers.Rescaling(1 / 255)(augment(inputs, hp))
         if architecture == "plain":
             x = plain_features(
@@ -165,10 +168,12 @@ class ScratchCNN(kt.HyperModel):
                 plain["convs_per_block"],
                 plain["batch_norm"],
             )
-            outputs = classifier_head(x, plain["dense_units"], dropout, plain["dense_layers"])
+            outputs = classifier_head(
+                x, plain["dense_units"], dropout, plain["dense_layers"], self.classes
+            )
         else:
             x = residual_features(x, **residual)
-            outputs = predictions(layers.Dropout(dropout)(x))
+            outputs = predictions(layers.Dropout(dropout)(x), self.classes)
         model = keras.Model(inputs, outputs, name=f"scratch_{architecture}")
         return compile_classifier(
             model,
@@ -243,8 +248,8 @@ def augment(x, hp: kt.HyperParameters):
     zoom = hp.Choice("zoom", [0.0, 0.1, 0.2])
     if crop:
         x = layers.RandomTranslation(
-            CROP_PADDING / 32,
-            CROP_PADDING / 32,
+            CROP_SHIFT,
+            CROP_SHIFT,
             fill_mode="constant",
             interpolation="nearest",
             dtype="float32",

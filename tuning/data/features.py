@@ -101,7 +101,8 @@ class FeatureCache:
         missing = [layer for layer in layers if any(layer in m for _, _, m in todo)]
         start = time.perf_counter()
         with dtype_policy("float32"):
-            model = extractor(self.backbone, self.input_size, missing)  # one trace for all
+            side = self.splits["train"].images.shape[1]
+            model = extractor(self.backbone, self.input_size, missing, side)  # one trace for all
             for split, flipped, _ in todo:
                 self._extract(model, missing, split, flipped, log)
         return time.perf_counter() - start
