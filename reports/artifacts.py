@@ -11,8 +11,10 @@ from reports import plots
 from reports.classification import write_classification_reports
 from reports.gradcam import grad_cam
 from reports.page import write_index
+from tuning.rundir import CLASS_NAMES_FILE
 
 GRADCAM_IMAGES = 8
+LABELLED_CLASSES = 30  # a confusion matrix names its classes up to this many
 
 
 def write_artifacts(folder: Path, retrained, probabilities, test, metrics: dict, names) -> None:
@@ -38,22 +40,24 @@ def write_artifacts(folder: Path, retrained, probabilities, test, metrics: dict,
     report = write_classification_reports(folder, test.fine, predicted, names)
     title = f"{metrics['method']} rank {metrics['rank']} (trial {metrics['trial_id']})"
     plots.plot_curves(retrained.history, folder / "curves.png", title)
-    coarse = names.fine_to_coarse
-    plots.plot_confusion(
-        coarse[test.fine],
-        coarse[predicted],
-        names.coarse,
-        folder / "confusion_coarse.png",
-        "superclass confusion",
-        labelled=True,
-    )
+    if names.has_superclasses:
+        coarse = names.fine_to_coarse
+        plots.plot_confusion(
+            coarse[test.fine],
+            coarse[predicted],
+            names.coarse,
+            folder / "confusion_coarse.png",
+            "superclass confusion",
+            labelled=True,
+        )
+    classes = len(names.fine)
     plots.plot_confusion(
         test.fine,
         predicted,
         names.fine,
         folder / "confusion_fine.png",
-        "fine-class confusion (100 x 100)",
-        labelled=False,
+        f"class confusion ({classes} x {classes})",
+        labelled=classes <= LABELLED_CLASSES,
     )
     plots.plot_per_class_f1(report, folder / "per_class_f1.png")
     plots.plot_examples(
@@ -68,4 +72,5 @@ def write_artifacts(folder: Path, retrained, probabilities, test, metrics: dict,
         folder / "gradcam.png",
     )
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (folder / CLASS_NAMES_FILE).write_text(json.dumps(list(names.fine)))
     write_index(folder, metrics, report)

@@ -1,5 +1,5 @@
-"""scikit-learn classification reports over the fine classes and superclasses the test data holds
-(all 100 and 20 of CIFAR-100; fewer for a user's smaller dataset)."""
+"""scikit-learn classification reports over the classes (and, where the data has them, the
+superclasses) the test data holds: all 100 and 20 of CIFAR-100, or a dataset's own."""
 
 from __future__ import annotations
 
@@ -13,16 +13,17 @@ from tuning.data.labels import LabelNames
 def write_classification_reports(
     folder: Path, fine: np.ndarray, predicted: np.ndarray, names: LabelNames
 ) -> object:
-    """Writes `classification_report.{txt,csv}` and `coarse_classification_report.{txt,csv}`.
+    """Writes `classification_report.{txt,csv}` and, where the data has superclasses,
+    `coarse_classification_report.{txt,csv}`.
 
     Returns:
         The fine report as a DataFrame (one row per class, then the averages).
     """
     fine_frame = _write(folder / "classification_report", fine, predicted, names.fine)
-    to_coarse = names.fine_to_coarse
-    _write(
-        folder / "coarse_classification_report", to_coarse[fine], to_coarse[predicted], names.coarse
-    )
+    if names.has_superclasses:
+        to_coarse = names.fine_to_coarse
+        stem = folder / "coarse_classification_report"
+        _write(stem, to_coarse[fine], to_coarse[predicted], names.coarse)
     return fine_frame
 
 

@@ -57,7 +57,7 @@ def summary_rows(out: Path) -> list[dict]:
                 "test accuracy": metrics["test_accuracy"],
                 "top-5": metrics["test_top5_accuracy"],
                 "macro F1": metrics["macro_f1"],
-                "coarse accuracy": metrics["coarse_accuracy"],
+                "coarse accuracy": metrics.get("coarse_accuracy"),
                 "params": metrics["parameters"],
                 "trials": len(trials),
                 "search time (s)": round(sum(s.get("seconds", 0) for s in stats.values())),

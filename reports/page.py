@@ -16,7 +16,7 @@ PLOTS = (
     ("per_class_f1.png", "Per-class F1"),
     ("examples.png", "Test examples"),
     ("gradcam.png", "Grad-CAM: where the model looked"),
-    ("confusion_fine.png", "Fine-class confusion"),
+    ("confusion_fine.png", "Class confusion"),
 )
 FILES = (
     "metrics.json",
@@ -27,6 +27,7 @@ FILES = (
     "predictions.csv",
     "history.csv",
     "model.keras",
+    "class_names.json",
 )
 
 
@@ -39,7 +40,7 @@ def page(title: str, body: str) -> str:
 
 
 def write_index(folder: Path, metrics: dict, report) -> None:
-    """`index.html`: metrics, hyperparameters, every plot, the coarse report and file links."""
+    """`index.html`: metrics, hyperparameters, every plot, the hardest classes and file links."""
     shown = {
         k: v
         for k, v in metrics.items()
@@ -62,8 +63,12 @@ def write_index(folder: Path, metrics: dict, report) -> None:
             )
             + "</table>"
         )
-    images = "".join(f"<h2>{name}</h2><img src='{src}' alt='{name}'>" for src, name in PLOTS)
-    links = " | ".join(f"<a href='{f}'>{f}</a>" for f in FILES)
+    images = "".join(
+        f"<h2>{name}</h2><img src='{src}' alt='{name}'>"
+        for src, name in PLOTS
+        if (folder / src).is_file()  # no superclass confusion for data without superclasses
+    )
+    links = " | ".join(f"<a href='{f}'>{f}</a>" for f in FILES if (folder / f).is_file())
     worst = report.iloc[:-3].sort_values("f1-score").head(10)
     body = (
         f"<p>Test split evaluated once. Data: {html.escape(str(metrics['data']))}. "

@@ -20,11 +20,11 @@ from reports.retrain import final_epochs, retrain, with_validation
 from reports.runs import Configuration, read_search
 from reports.test_split import load_test_split
 from tuning.data.features import load_backbone
-from tuning.data.labels import label_names
 from tuning.data.pipeline import to_dataset
-from tuning.data.sources import Split, load_search_data, split_from_arrays
+from tuning.data.sources import ReadOptions, Split, arrays_names, data_of, split_from_arrays
 from tuning.errors import UsageError
 from tuning.host.runtime import release_memory
+from tuning.rundir import CONFIG_FILE
 from tuning.rundir.identity import check_same_arrays
 
 REPORT_DIR = "report"
@@ -76,12 +76,10 @@ def build_report(
     """
     record = read_search(out, name)
     config = record.config
-    train, test = in_memory_splits(record.run_dir, x_train, y_train, x_test, y_test)
-    data = load_search_data(
-        config.data, config.val_size, config.train_size, config.seed, arrays=train
-    )
-    test = test if test is not None else load_test_split(config.data)
-    backbone = load_backbone(config)
+    train, test, names = in_memory_splits(record.run_dir, x_train, y_train, x_test, y_test)
+    data = data_of(config, train, names=names)
+    test = test if test is not None else load_test_split(config.data, ReadOptions.of(config))
+    backbone = load_backbone(config, data.image_size)
     how = Retraining(epochs or config.max_epochs, seeds, train_on_validation, tta)
     staging = record.run_dir / f".{REPORT_DIR}.tmp-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
@@ -108,15 +106,17 @@ def build_report(
 
 
 def in_memory_splits(run_dir: Path, x_train, y_train, x_test, y_test) -> tuple:
-    """(train, test) Splits of the arrays given for a search run on arrays, else (None, None)."""
+    """(train, test, class names) of the arrays given for a search run on arrays (the names
+    it was given, as its `search_config.json` records them), else (None, None, None)."""
     given = [a is not None for a in (x_train, y_train, x_test, y_test)]
     if not any(given):
-        return None, None
+        return None, None, None
     if not all(given):
         raise UsageError("x_train, y_train, x_test and y_test go together: pass all or none")
-    train = split_from_arrays(x_train, y_train, "x_train / y_train")
+    names = arrays_names(json.loads((run_dir / CONFIG_FILE).read_text()).get("classes"))
+    train = split_from_arrays(x_train, y_train, "x_train / y_train", names)
     check_same_arrays(run_dir, train)
-    return train, split_from_arrays(x_test, y_test, "x_test / y_test")
+    return train, split_from_arrays(x_test, y_test, "x_test / y_test", names), names
 
 
 def fixed_epochs(how: Retraining, conf: Configuration) -> int | None:
@@ -143,7 +143,7 @@ def report_configuration(
     """Retrains one configuration per seed; the first seed's model gives the files."""
     import keras
 
-    config, names = record.config, label_names()
+    config, names = record.config, data.names
     data = with_validation(data) if how.train_on_validation else data
     epochs = fixed_epochs(how, conf)
     runs, kept = [], None
@@ -164,7 +164,11 @@ def report_configuration(
         "rank": conf.rank,
         "trial_id": conf.trial_id,
         **(
-            {"backbone": config.backbone, "alpha": config.alpha, "input_size": config.input_size}
+            {
+                "backbone": config.backbone,
+                "alpha": config.alpha,
+                "input_size": config.input_side(data.image_size),
+            }
             if config.method != "scratch"
             else {}
         ),
@@ -196,6 +200,7 @@ def predict(model, test, tta: bool = False):
 def _metrics(probabilities, test, retrained, names) -> dict:
     return {
         **test_metrics(probabilities, test.fine, names.fine_to_coarse),
+        "classes": len(names.fine),
         "parameters": int(retrained.model.count_params()),
         "retrain_seconds": retrained.seconds,
         "epochs": retrained.epochs,

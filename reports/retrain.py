@@ -96,7 +96,7 @@ def with_validation(data: SearchData) -> SearchData:
             for f in ("images", "fine", "coarse")
         )
     )
-    return SearchData(merged, validation, data.source)
+    return SearchData(merged, validation, data.source, data.names)
 
 
 def final_epochs(trained_epochs: int | None, best_epochs: int | None, budget: int) -> int:

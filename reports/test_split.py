@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from tuning.data.sources import Split, read_split
+from tuning.data.sources import ReadOptions, Split, read_split
 
 
-def load_test_split(source: str) -> Split:
-    """All 10,000 test images of `source` ("keras", "synthetic" or a local path), validated."""
-    return read_split(source, "test")
+def load_test_split(source: str, options: ReadOptions | None = None) -> Split:
+    """All test images of `source` ("keras", "synthetic", a local path or a folder, read with
+    `options`), validated."""
+    return read_split(source, "test", options)

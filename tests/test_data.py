@@ -154,14 +154,14 @@ def test_search_data_never_reads_the_test_split(monkeypatch):
     asked = []
     read = data.read_split
 
-    def spy(source, split):
+    def spy(source, split, *args):
         asked.append(split)
-        return read(source, split)
+        return read(source, split, *args)
 
     monkeypatch.setattr(data, "read_split", spy)
     search = data.load_search_data("synthetic", train_size=1000, seed=3)
     assert asked == ["train"]
-    assert {f for f in vars(search)} == {"train", "validation", "source"}
+    assert {f for f in vars(search)} == {"train", "validation", "source", "names"}
 
 
 def test_split_is_stratified_seeded_and_disjoint():

@@ -71,3 +71,21 @@ def test_importing_tuning_names_the_public_api_without_importing_tensorflow():
     assert "'SearchConfig'" in exported and "'run_search'" in exported
     assert "'SearchResult'" in exported and "'build_report'" in exported
     assert tensorflow == "False"
+
+
+def test_arrays_with_their_own_class_names_give_a_model_of_that_many_classes(tmp_path):
+    from tuning import SearchConfig, UsageError, run_search
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 30)
+    images = np.clip(rng.normal(60 + 60 * labels[:, None, None, None], 20, (90, 24, 24, 3)), 0, 255)
+    config = SearchConfig(
+        method="scratch", preset="seed", max_epochs=1, out=str(tmp_path / "runs"), verbose=0
+    )
+    names = ("dark", "mid", "light")
+    with pytest.raises(UsageError, match=r"fine labels must be integers in \[0, 2\]"):
+        run_search(config, x_train=images.astype(np.uint8), y_train=labels + 1, class_names=names)
+    result = run_search(config, x_train=images.astype(np.uint8), y_train=labels, class_names=names)
+    model = result.load_best_model()
+    assert model.input_shape == (None, 24, 24, 3) and model.output_shape == (None, 3)
+    assert (result.run_dir / "class_names.json").read_text() == '["dark", "mid", "light"]'

@@ -24,6 +24,7 @@ FILES = (
     "predictions.csv",
     "history.csv",
     "model.keras",
+    "class_names.json",
     "index.html",
 )
 TEST_IMAGES = 10_000

@@ -110,8 +110,23 @@ def build_parser() -> argparse.ArgumentParser:
     data = search.add_argument_group("Data")
     data.add_argument(
         "--data",
-        help="'keras' (download, default), 'synthetic' "
-        "(offline stand-in) or a path: cifar-100-python/ directory, .tar.gz or .npz",
+        help="'keras' (download, default), 'synthetic' (offline stand-in) or a path: "
+        "cifar-100-python/ directory, .tar.gz, .npz, or a folder of class folders",
+    )
+    data.add_argument(
+        "--image-size",
+        type=int,
+        help="side a folder's pictures are resized to (default: their most common side)",
+    )
+    data.add_argument(
+        "--test-size",
+        type=int,
+        help="test images held out of a folder without a test/ folder (default: a sixth)",
+    )
+    data.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="leave out a folder's files that cannot be decoded (default: refuse them)",
     )
     data.add_argument(
         "--train-size", type=int, help="keep a stratified subset of this many training images"
@@ -145,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--input-size",
         type=int,
-        help="side the backbone sees; CIFAR images are upscaled (default %(default)s)",
+        help="side the backbone sees (default: the pictures' side, at least 32)",
     )
     model.add_argument(
         "--head-epochs",
@@ -359,7 +374,13 @@ def _space(args) -> int:
 def _predict(args) -> int:
     import json
 
-    from tuning.predict import format_table, image_paths, load_trained_model, predict_images
+    from tuning.predict import (
+        format_table,
+        image_paths,
+        load_trained_model,
+        model_class_names,
+        predict_images,
+    )
 
     if not 1 <= args.top <= 100:
         raise UsageError(f"--top must be between 1 and 100. Received: {args.top}")
@@ -367,7 +388,9 @@ def _predict(args) -> int:
     from tuning.host.runtime import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    predictions = predict_images(load_trained_model(args.model), paths, top=args.top)
+    model = load_trained_model(args.model)
+    names = model_class_names(args.model, model.output_shape[-1])
+    predictions = predict_images(model, paths, top=args.top, names=names)
     if args.json:
         print(json.dumps([p.to_dict() for p in predictions], indent=1))
     else:

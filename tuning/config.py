@@ -19,6 +19,7 @@ BACKBONES = ("vgg16", "resnet50", "efficientnetb0", "mobilenetv2")  # search_spa
 # The widths (Keras's `alpha`) a backbone comes in, where it has several (its `widths`).
 WIDTHS = {"mobilenetv2": (0.35, 0.5, 0.75, 1.0, 1.3, 1.4)}
 DEFAULT_MAX_EPOCHS = 9
+MIN_INPUT_SIZE = 32  # the backbones' smallest input side
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,12 @@ class SearchConfig:
         max_trials: trials for the random and Bayesian tuners.
         seed: seeds the split, the tuner and Keras.
         batch_size: images per training step.
-        data: "keras", "synthetic" or a path to CIFAR-100.
+        data: "keras", "synthetic", a path to CIFAR-100 or an `.npz`, or a folder of class
+            folders (`tuning.data.folders`).
+        image_size: the side a folder's pictures are resized to; None: their most common side.
+        test_size: images a folder without a `test/` folder holds out as its test split (read
+            only by reports); None: a sixth.
+        skip_bad_images: leave out (and count) a folder's files that cannot be decoded.
         backbone: the ImageNet network of "feature" and "finetune": "vgg16" (default),
             "resnet50", "efficientnetb0" or "mobilenetv2".
         alpha: the backbone's width, Keras's `alpha` (MobileNetV2: 0.35, 0.5, 0.75, 1.0, 1.3 or
@@ -46,7 +52,8 @@ class SearchConfig:
             (of the same width).
         train_size: keep this many training images (stratified); None keeps all.
         val_size: validation images carved from the train set; None: 5,000 (less for small sets).
-        input_size: side of the images the backbone methods see (32 keeps CIFAR's size).
+        input_size: side of the images the backbone methods see; None: the pictures' own side
+            (32 at the least, the backbones' smallest).
         head_epochs: fine-tuning trains the head alone for this many epochs before unfreezing.
         cache: backbone methods train on activations cached once (`tuning.data.features`)
             rather than running the frozen layers in every step.
@@ -89,7 +96,10 @@ class SearchConfig:
     weights: str = "imagenet"
     train_size: int | None = None
     val_size: int | None = None
-    input_size: int = 32
+    image_size: int | None = None
+    test_size: int | None = None
+    skip_bad_images: bool = False
+    input_size: int | None = None
     head_epochs: int | None = None
     cache: bool = True
     chief: str | None = None
@@ -122,11 +132,18 @@ class SearchConfig:
             "hyperband_iterations",
             "max_trials",
             "batch_size",
-            "input_size",
             "patience",
         ):
             _positive(name, getattr(self, name))
-        for name in ("max_epochs", "train_size", "val_size", "head_epochs", "max_madds"):
+        for name in (
+            "max_epochs",
+            "train_size",
+            "val_size",
+            "image_size",
+            "test_size",
+            "head_epochs",
+            "max_madds",
+        ):
             if getattr(self, name) is not None:
                 _positive(name, getattr(self, name))
         if self.max_epochs is not None and self.max_epochs < self.min_epochs:
@@ -137,9 +154,9 @@ class SearchConfig:
             raise ConfigError(f"{{time_budget}} must be more than 0. Received: {self.time_budget}")
         if not isinstance(self.factor, int) or self.factor < 2:
             raise ConfigError(f"{{factor}} must be an integer >= 2. Received: {self.factor!r}")
-        if self.input_size < 32:
+        if self.input_size is not None and self.input_size < MIN_INPUT_SIZE:
             raise ConfigError(
-                f"{{input_size}} must be at least 32 (the backbones need 32x32 or more). "
+                f"{{input_size}} must be at least {MIN_INPUT_SIZE} (the backbones' smallest). "
                 f"Received: {self.input_size}"
             )
         self._check_roles()
@@ -219,7 +236,13 @@ class SearchConfig:
         fields = {f.name for f in dataclasses.fields(cls)}
         record = {k: v for k, v in json.loads(text).items() if k in fields}
         record.setdefault("precision", "float32")  # what searches recorded before it trained in
+        if "image_size" not in record and record.get("input_size") == 32:
+            record["input_size"] = None  # recorded before any data but CIFAR's 32x32: the same
         return cls(**record)
+
+    def input_side(self, image_side: int) -> int:
+        """The side the backbone sees for pictures of `image_side`."""
+        return self.input_size or max(image_side, MIN_INPUT_SIZE)
 
 
 def run_dir_name(method: str, preset: str | None = None) -> str:

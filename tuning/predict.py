@@ -1,4 +1,9 @@
-"""Run a saved model on pictures: the top classes of each, by CIFAR-100 name, with confidence."""
+"""Run a saved model on pictures: the top classes of each, by name, with confidence.
+
+The names are those of the data the model learnt, saved beside it (`class_names.json`) by every
+model this package writes; a model without them is named by CIFAR-100's classes when it has
+100 outputs, else by number.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from tuning.errors import UsageError
+from tuning.rundir import CLASS_NAMES_FILE
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -46,16 +51,16 @@ def image_paths(paths: list[str]) -> list[Path]:
     return found
 
 
-def read_image(path: Path) -> np.ndarray:
-    """A picture as 32x32 RGB, 0-255 float32 (any size: box-averaged down, bicubic up)."""
+def read_image(path: Path, side: int = 32) -> np.ndarray:
+    """A picture as side x side RGB, 0-255 float32 (any size: box-averaged down, bicubic up)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as image:
             image = image.convert("RGB")
-            down = image.width > SIDE or image.height > SIDE
+            down = image.width > side or image.height > side
             resample = Image.Resampling.BOX if down else Image.Resampling.BICUBIC
-            return np.asarray(image.resize((SIDE, SIDE), resample), dtype=np.float32)
+            return np.asarray(image.resize((side, side), resample), dtype=np.float32)
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise UsageError(f"{path}: not a readable PNG or JPEG picture ({error})") from None
 
@@ -78,12 +83,32 @@ def load_trained_model(path: str):
             f"--model {path}: not a model this package can load safely "
             f"({type(error).__name__}: {detail})"
         ) from None
-    if tuple(model.input_shape[1:]) != (SIDE, SIDE, 3) or model.output_shape[-1] != 100:
+    shape = tuple(model.input_shape[1:])
+    if len(shape) != 3 or shape[0] != shape[1] or shape[2] != 3 or len(model.output_shape) != 2:
         raise UsageError(
-            f"--model {path}: expected a model from 32x32x3 images to 100 "
-            f"classes; this one maps {model.input_shape} to {model.output_shape}"
+            f"--model {path}: expected a model from square RGB images to class "
+            f"probabilities; this one maps {model.input_shape} to {model.output_shape}"
         )
     return model
+
+
+def model_class_names(path: str, classes: int) -> tuple[str, ...]:
+    """The names of a saved model's `classes` outputs: its `class_names.json`, else CIFAR-100's
+    for 100 outputs, else "class 0", "class 1", ..."""
+    import json
+
+    from tuning.data.labels import label_names
+
+    beside = Path(path).with_name(CLASS_NAMES_FILE)
+    try:
+        names = tuple(str(name) for name in json.loads(beside.read_text()))
+    except (OSError, ValueError, TypeError):
+        names = ()
+    if len(names) == classes:
+        return names
+    if classes == 100:
+        return label_names().fine
+    return tuple(f"class {i}" for i in range(classes))
 
 
 def predict_images(
@@ -93,11 +118,12 @@ def predict_images(
     batch_size: int = 128,
     names: tuple[str, ...] | None = None,
 ) -> list[Prediction]:
-    """The `top` classes of each picture in `paths` under `model` (CIFAR-100 names by default)."""
-    from tuning.data.labels import label_names
-
-    names = names or label_names().fine
-    images = np.stack([read_image(path) for path in paths])
+    """The `top` classes of each picture in `paths` under `model`, named by `names` (default:
+    CIFAR-100's for 100 outputs, else by number)."""
+    classes, side = model.output_shape[-1], model.input_shape[1]
+    names = names or model_class_names("", classes)
+    top = min(top, classes)
+    images = np.stack([read_image(path, side) for path in paths])
     probabilities = model.predict(images, batch_size=batch_size, verbose=0)
     best = np.argsort(-probabilities, axis=1)[:, :top]
     return [

@@ -296,8 +296,9 @@ def images_hash(split: Split) -> str:
     return digest.hexdigest()
 
 
-def load_backbone(config):
-    """The frozen base of a backbone method (None for "scratch"); bad weights: UsageError.
+def load_backbone(config, image_side: int = 32):
+    """The frozen base of a backbone method (None for "scratch") for pictures of `image_side`;
+    bad weights: UsageError.
 
     Built right after seeding with the search's seed, so that `--weights none` gives the same
     random base (and so the same cache) in the search and in its reports.
@@ -311,7 +312,8 @@ def load_backbone(config):
     keras.utils.set_random_seed(config.seed)
     try:
         with dtype_policy("float32"):  # its cache is exact and shared by every precision
-            return load_base(config.backbone, config.weights, config.input_size, config.alpha)
+            size = config.input_side(image_side)
+            return load_base(config.backbone, config.weights, size, config.alpha)
     except BackboneError as error:
         raise UsageError(str(error)) from None
 
@@ -331,16 +333,19 @@ def hypermodel_for(
     features = None
     if backbone is not None and config.cache:
         shuffle_seed = config.seed if seed is None else seed
-        features = FeatureCache(backbone, config.input_size, data, config.batch_size, shuffle_seed)
+        size = config.input_side(data.image_size)
+        features = FeatureCache(backbone, size, data, config.batch_size, shuffle_seed)
     hypermodel = create_hypermodel(
         config.method,
         config.weights,
-        config.input_size,
+        config.input_side(data.image_size),
         config.fine_tune_head_epochs,
         features=features,
         backbone=config.backbone,
         epochs=epochs or config.max_epochs,
         alpha=config.alpha,
+        classes=len(data.names.fine),
+        image_size=data.image_size,
     )
     if features is not None:
         seconds = features.prepare(hypermodel.cached_layers(), log)

@@ -29,6 +29,7 @@ from tuning.host.files import atomic_path
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 CACHE_VERSION = 1  # bump when decoding changes what the cached arrays hold
 CHUNK = 500  # images per task handed to a decoding process
+PROGRESS_SECONDS = 10  # between progress lines while decoding
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def decode(
     paths = [path for path, _ in files]
     images = np.empty((len(paths), side, side, 3), np.uint8)
     good = np.ones(len(paths), bool)
-    start, done = time.perf_counter(), 0
+    start, done, shown = time.perf_counter(), 0, 0.0
     with _pool(workers) as pool:
         tasks = [(chunk, side) for chunk in _chunks(paths)]
         for first, (pixels, errors) in zip(
@@ -149,6 +150,7 @@ def decode(
         ):
             for offset, error in errors:
                 if not skip_bad:
+                    pool.shutdown(wait=False, cancel_futures=True)  # no decoding the rest first
                     raise UsageError(
                         f"{paths[first + offset]}: not a readable image ({error}); "
                         f"pass --skip-bad-images to leave such files out"
@@ -156,8 +158,9 @@ def decode(
                 good[first + offset] = False
             images[first : first + len(pixels)] = pixels
             done += len(pixels)
-            if log:
-                spent = time.perf_counter() - start
+            spent = time.perf_counter() - start
+            if log and (done == len(paths) or spent - shown >= PROGRESS_SECONDS):
+                shown = spent
                 log(
                     f"decoding {len(paths)} {split} images: {done}/{len(paths)}, {spent:.0f} s, "
                     f"ETA {spent / done * (len(paths) - done):.0f} s"
@@ -245,3 +248,96 @@ def _rgb(image):
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+SUPERCLASSES_FILE = "superclasses.csv"  # class,superclass rows beside the class folders
+TEST_SPLIT_SEED = 0  # a folder's held-out test split is the same for every search of it
+
+
+def folder_names(root: Path):
+    """The classes of the folder at `root`, with superclasses from its `superclasses.csv`, or
+    CIFAR-100's when its classes are CIFAR-100's."""
+    from tuning.data.labels import LabelNames, label_names, names_with_superclasses
+
+    listing = list_folder(root)
+    table = Path(root) / SUPERCLASSES_FILE
+    if table.is_file():
+        return names_with_superclasses(listing.classes, _pairs(table), str(table))
+    cifar = label_names()
+    if set(listing.classes) == set(cifar.fine):  # sorted names: CIFAR-100's own order
+        return cifar
+    return LabelNames(listing.classes)
+
+
+def _pairs(table: Path) -> dict[str, str]:
+    import csv
+
+    try:
+        rows = list(csv.reader(table.read_text().splitlines()))
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{{data}} {table}: unreadable ({error})") from None
+    rows = [row for row in rows if row and not row[0].startswith("#")]
+    if rows and [cell.strip().lower() for cell in rows[0][:2]] == ["class", "superclass"]:
+        rows = rows[1:]
+    if any(len(row) != 2 for row in rows):
+        raise ConfigError(f"{{data}} {table}: expected rows of class,superclass")
+    return {name.strip(): group.strip() for name, group in rows}
+
+
+def read_folder(root: Path, split: str, options, cache: Path, log=None):
+    """(images, fine labels, superclass labels) of `split` of the folder at `root`: its
+    `test/` folder, or without one a stratified held-out part of the training images."""
+    listing = list_folder(root)
+    names = folder_names(root)
+    side = options.image_size or _cached_side(listing, cache)
+    own = split if split in listing.files else "train"
+    decoded = load_decoded(listing, own, side, cache, options.skip_bad, log)
+    if log:
+        log(
+            f"{root}: {len(decoded.images)} pictures of {len(names.fine)} classes at "
+            f"{side}x{side} ({listing.ignored} other files ignored, {decoded.skipped} "
+            f"unreadable skipped)"
+        )
+    images, labels = decoded.images, decoded.labels
+    if "test" not in listing.files:
+        rest, held = _held_out(labels, options.test_size, root)
+        index = held if split == "test" else rest
+        images, labels = images[index], labels[index]
+    return images, labels, names.coarse_of(labels)
+
+
+def _cached_side(listing: Listing, cache: Path) -> int:
+    """`most_common_side`, kept beside the decoded arrays (it reads every file's header)."""
+    path = Path(cache) / f"{listing.key(0, False)}-side.txt"
+    try:
+        return int(path.read_text())
+    except (OSError, ValueError):
+        pass
+    side = most_common_side(listing)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(str(side))
+    return side
+
+
+def _held_out(labels: np.ndarray, size: int | None, root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(the rest, the test indices): `size` images (default a sixth), each class in proportion."""
+    from sklearn.model_selection import train_test_split
+
+    classes = len(np.unique(labels))
+    size = size if size is not None else max(classes, len(labels) // 6)
+    if not classes <= size < len(labels) - classes:
+        raise ConfigError(
+            f"{{test_size}} must leave each of the {classes} classes of {root} an image in "
+            f"both splits: between {classes} and {len(labels) - classes - 1}. Received: {size}"
+        )
+    try:
+        rest, held = train_test_split(
+            np.arange(len(labels)), test_size=size, random_state=TEST_SPLIT_SEED, stratify=labels
+        )
+    except ValueError:
+        raise ConfigError(
+            f"{{data}} {root}: every class needs at least 2 images to hold out a test split "
+            f"(or give a test/ folder)"
+        ) from None
+    return np.sort(rest), np.sort(held)

@@ -1,9 +1,12 @@
-"""CIFAR-100 from the Keras download, a local copy or the synthetic stand-in, split for search.
+"""The pictures a search runs on: CIFAR-100 from the Keras download, a local copy or the synthetic
+stand-in, or a user's own folder or arrays; split for search.
 
 Sources (`--data`): "keras" (the default: `keras.datasets.cifar100`), "synthetic" (see
 `tuning.data.synthetic`), or a local path: the official `cifar-100-python/` directory, its
-`.tar.gz`, or an `.npz` with `x_train, y_train, x_test, y_test` (fine labels; optional
-`y_train_coarse`, `y_test_coarse`).
+`.tar.gz`, an `.npz` with `x_train, y_train, x_test, y_test` (fine labels; optional
+`y_train_coarse`, `y_test_coarse`, and `class_names` for a dataset other than CIFAR-100), or a
+folder of class folders (`tuning.data.folders`; without a `test/` folder a stratified test split
+is held out of it, `ReadOptions.test_size` images).
 
 The search reads only `load_search_data`, which returns train and validation arrays and no test
 arrays; the test split is read by the reporting module through `read_split(source, "test")`.
@@ -16,17 +19,18 @@ import os
 import pickle
 import tarfile
 import zipfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from tuning.config import SearchConfig
 from tuning.data import synthetic
-from tuning.data.labels import NUM_COARSE, NUM_FINE, label_names
+from tuning.data.labels import NUM_FINE, LabelNames, label_names, names_with_superclasses
 from tuning.errors import ConfigError, UsageError
 
 BUILTIN_SOURCES = ("keras", "synthetic")
+MIN_SIDE = 8  # the smallest image side a search takes
 IN_MEMORY = "in-memory"  # `SearchConfig.data` of a search given arrays (`run_search(x_train=)`)
 # What reading a damaged or foreign file raises (our restricted unpickler: UnpicklingError).
 UNREADABLE = (
@@ -49,8 +53,28 @@ OFFLINE_HINT = (
 
 
 @dataclass(frozen=True)
+class ReadOptions:
+    """How a folder of pictures is read (other sources ignore them).
+
+    image_size: the side images are resized to (None: the most common in the folder).
+    test_size: images held out as the test split of a folder without a `test/` folder (None:
+        a sixth, at least one per class).
+    skip_bad: leave out (and count) files that cannot be decoded instead of refusing them.
+    """
+
+    image_size: int | None = None
+    test_size: int | None = None
+    skip_bad: bool = False
+
+    @classmethod
+    def of(cls, config) -> ReadOptions:
+        return cls(config.image_size, config.test_size, config.skip_bad_images)
+
+
+@dataclass(frozen=True)
 class Split:
-    """Images (uint8, N x 32 x 32 x 3) with their fine and coarse labels (int64, N)."""
+    """Square images (uint8, N x side x side x 3) with their fine and coarse labels (int64, N;
+    coarse labels are zeros where the data has no superclasses)."""
 
     images: np.ndarray
     fine: np.ndarray
@@ -70,13 +94,19 @@ class SearchData:
     train: Split
     validation: Split
     source: str
+    names: LabelNames = field(default_factory=label_names)
+
+    @property
+    def image_size(self) -> int:
+        return int(self.train.images.shape[1])
 
     def describe(self) -> str:
-        classes = len(np.unique(self.train.fine))
-        held = "" if classes == NUM_FINE else f", {classes} of the {NUM_FINE} classes"
+        present, classes = len(np.unique(self.train.fine)), len(self.names.fine)
+        held = f"{classes} classes" if present == classes else f"{present} of the {classes} classes"
+        side = "" if self.image_size == 32 else f", {self.image_size}x{self.image_size}"
         return (
             f"data: {self.source} ({len(self.train)} train / "
-            f"{len(self.validation)} validation images{held})"
+            f"{len(self.validation)} validation images, {held}{side})"
         )
 
 
@@ -86,6 +116,9 @@ def load_search_data(
     train_size: int | None = None,
     seed: int = 0,
     arrays: Split | None = None,
+    options: ReadOptions | None = None,
+    log=None,
+    names: LabelNames | None = None,
 ) -> SearchData:
     """Reads the train split and divides it, stratified and seeded, into train and validation.
 
@@ -96,8 +129,10 @@ def load_search_data(
         train_size: training images kept after the validation split (default: all the rest).
         seed: seeds both the split and the subset.
         arrays: the training images when `source` is IN_MEMORY (`split_from_arrays`).
+        options: how a folder is read; log: where its decoding shows progress.
+        names: the arrays' class names (default CIFAR-100's).
     """
-    full = arrays if in_memory(source, arrays) else read_split(source, "train")
+    full = arrays if in_memory(source, arrays) else read_split(source, "train", options, log)
     if val_size is None:
         val_size = default_val_size(train_size or len(full), len(np.unique(full.fine)))
     rest, validation = stratified_split(full, val_size, seed, field="val_size")
@@ -108,7 +143,23 @@ def load_search_data(
                 f"images left after a {val_size}-image validation split"
             )
         _, rest = stratified_split(rest, train_size, seed + 1, field="train_size")
-    return SearchData(rest, validation, describe_source(source))
+    if names is None:
+        names = label_names() if arrays is not None else source_names(source, options)
+    return SearchData(rest, validation, describe_source(source), names)
+
+
+def data_of(config: SearchConfig, arrays: Split | None = None, log=None, names=None) -> SearchData:
+    """`load_search_data` as `config` asks for it (`names`: those of `arrays`)."""
+    return load_search_data(
+        config.data,
+        config.val_size,
+        config.train_size,
+        config.seed,
+        arrays=arrays,
+        options=ReadOptions.of(config),
+        log=log,
+        names=names,
+    )
 
 
 def default_val_size(images: int, classes: int = NUM_FINE) -> int:
@@ -133,34 +184,48 @@ def stratified_split(split: Split, size: int, seed: int, field: str) -> tuple[Sp
     return split.subset(np.sort(rest)), split.subset(np.sort(picked))
 
 
-def with_arrays(config: SearchConfig, x_train, y_train) -> tuple[SearchConfig, Split | None]:
-    """(config, None), or for arrays passed to `run_search` (config with data "in-memory", the
-    arrays as a split)."""
+def with_arrays(
+    config: SearchConfig, x_train, y_train, class_names=None
+) -> tuple[SearchConfig, Split | None, LabelNames | None]:
+    """(config, None, None), or for arrays passed to `run_search` (config with data
+    "in-memory", the arrays as a split, their class names: `class_names`, else CIFAR-100's)."""
     if x_train is None and y_train is None:
-        return config, None
+        return config, None, None
     if config.data not in (SearchConfig.data, IN_MEMORY):
         raise ConfigError(
             f"{{data}} {config.data!r} and x_train / y_train: search one or the other"
         )
     if x_train is None or y_train is None:
         raise UsageError("x_train and y_train go together: pass both or neither")
-    arrays = split_from_arrays(x_train, y_train, "x_train / y_train")
-    return replace(config, data=IN_MEMORY), arrays
+    names = arrays_names(class_names)
+    arrays = split_from_arrays(x_train, y_train, "x_train / y_train", names)
+    return replace(config, data=IN_MEMORY), arrays, names
 
 
-def split_from_arrays(images, fine, what: str) -> Split:
-    """Images (uint8, N x 32 x 32 x 3) and fine labels (0-99) held in memory, validated as a
-    file's are; coarse labels follow CIFAR-100's fine-to-superclass mapping."""
-    fine = np.asarray(fine)
+def arrays_names(class_names) -> LabelNames:
+    """The names of arrays' labels: CIFAR-100's, or `class_names` (2 or more, distinct)."""
+    if class_names is None:
+        return label_names()
+    names = tuple(str(name) for name in class_names)
+    if len(names) < 2 or len(set(names)) != len(names):
+        raise UsageError(f"class_names must name 2 or more distinct classes. Received: {names}")
+    return label_names() if names == label_names().fine else LabelNames(names)
+
+
+def split_from_arrays(images, fine, what: str, names: LabelNames | None = None) -> Split:
+    """Square uint8 images (N x side x side x 3) and fine labels indexing `names` (default
+    CIFAR-100's) held in memory, validated as a file's are; coarse labels follow the names'
+    superclasses."""
+    names, fine = names or label_names(), np.asarray(fine)
     if (
         np.issubdtype(fine.dtype, np.integer)
         and fine.size
-        and 0 <= fine.min() <= fine.max() < NUM_FINE
+        and 0 <= fine.min() <= fine.max() < len(names.fine)
     ):
-        coarse = np.asarray(label_names().fine_to_coarse)[fine]
+        coarse = names.coarse_of(fine)
     else:
         coarse = np.zeros_like(fine)  # `_validated` names what is wrong with `fine`
-    return _validated(images, fine, coarse, what)
+    return _validated(images, fine, coarse, what, names)
 
 
 def in_memory(source: str, arrays: Split | None) -> bool:
@@ -184,17 +249,53 @@ def describe_source(source: str) -> str:
     return f"images from {source}"  # the user's: it may hold only some of CIFAR-100's classes
 
 
-def read_split(source: str, split: str) -> Split:
+def read_split(source: str, split: str, options: ReadOptions | None = None, log=None) -> Split:
     """Reads all of one split ("train" or "test") of a source, validated."""
     if split not in ("train", "test"):
         raise ValueError(f"Expected `split` to be 'train' or 'test'. Received: {split!r}")
+    options = options or ReadOptions()
     if source == "synthetic":
         images, fine, coarse = _cached_synthetic(split)
     elif source == "keras":
         images, fine, coarse = _download(split)
     else:
-        images, fine, coarse = _read_local(Path(source), split)
-    return _validated(images, fine, coarse, f"{source} ({split})")
+        images, fine, coarse = _read_local(Path(source), split, options, log)
+    names = source_names(source, options)
+    return _validated(images, fine, coarse, f"{source} ({split})", names)
+
+
+def source_names(source: str, options: ReadOptions | None = None) -> LabelNames:
+    """The class names of a source: a folder's or an `.npz`'s own, else CIFAR-100's."""
+    path = Path(source)
+    if source in BUILTIN_SOURCES or source == IN_MEMORY or not path.exists():
+        return label_names()
+    if _is_folder_dataset(path):
+        from tuning.data.folders import folder_names
+
+        return folder_names(path)
+    if path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                if "class_names" in f:
+                    return _npz_names(f, path)
+        except UNREADABLE:
+            pass  # reading the split names what is wrong
+    return label_names()
+
+
+def _npz_names(f, path: Path) -> LabelNames:
+    classes = tuple(str(name) for name in f["class_names"].reshape(-1))
+    if "superclass_names" not in f:
+        return LabelNames(classes)
+    pairs = dict(zip(classes, (str(n) for n in f["superclass_names"].reshape(-1))))
+    return names_with_superclasses(classes, pairs, f"{path}: superclass_names")
+
+
+def _is_folder_dataset(path: Path) -> bool:
+    """A folder of class folders (or `train/` of them), not CIFAR-100's official layout."""
+    if not path.is_dir() or (path / "cifar-100-python").is_dir():
+        return False
+    return not (path / "train").is_file()
 
 
 def cache_dir() -> Path:
@@ -248,12 +349,16 @@ def _download(split: str):
         ) from None
 
 
-def _read_local(path: Path, split: str):
+def _read_local(path: Path, split: str, options: ReadOptions, log):
     if not path.exists():
         raise ConfigError(
             f"{{data}} {path}: no such file or directory; expected 'keras', "
-            f"'synthetic' or a path to CIFAR-100"
+            f"'synthetic', a path to CIFAR-100 or a folder of class folders"
         )
+    if _is_folder_dataset(path):
+        from tuning.data.folders import read_folder
+
+        return read_folder(path, split, options, cache_dir() / "folders", log)
     try:
         if path.is_dir():
             return _read_python_dir(path, split)
@@ -302,10 +407,11 @@ def _read_npz(path: Path, split: str):
         coarse_key = f"y_{prefix}_coarse"
         if coarse_key in f:
             return images, fine, f[coarse_key].reshape(-1)
+        names = _npz_names(f, path) if "class_names" in f else label_names()
     fine_ok = fine.astype(np.int64, copy=False)
-    if fine_ok.size and (fine_ok.min() < 0 or fine_ok.max() >= NUM_FINE):
+    if fine_ok.size and (fine_ok.min() < 0 or fine_ok.max() >= len(names.fine)):
         return images, fine, np.zeros_like(fine_ok)  # _validated names the bad labels
-    return images, fine, label_names().fine_to_coarse[fine_ok]
+    return images, fine, names.coarse_of(fine_ok)
 
 
 def _from_batch(batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -347,18 +453,24 @@ def safe_unpickle(file) -> object:
     return _ArraysOnlyUnpickler(file, encoding="bytes").load()
 
 
-def _validated(images, fine, coarse, what: str) -> Split:
+def _validated(images, fine, coarse, what: str, names: LabelNames | None = None) -> Split:
+    names = names or label_names()
     images, fine, coarse = np.asarray(images), np.asarray(fine), np.asarray(coarse)
-    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3):
+    square = images.ndim == 4 and images.shape[1] == images.shape[2] >= MIN_SIDE
+    if images.dtype != np.uint8 or not square or images.shape[3:] != (3,):
         raise UsageError(
-            f"{what}: images must be uint8 of shape (N, 32, 32, 3). Received: "
-            f"{images.dtype} {images.shape}"
+            f"{what}: images must be uint8 of shape (N, side, side, 3), side >= {MIN_SIDE}. "
+            f"Received: {images.dtype} {images.shape}"
         )
     if not (len(images) == len(fine) == len(coarse)) or len(images) == 0:
         raise UsageError(
             f"{what}: {len(images)} images but {len(fine)} fine and {len(coarse)} coarse labels"
         )
-    for labels, count, kind in ((fine, NUM_FINE, "fine"), (coarse, NUM_COARSE, "coarse")):
+    superclasses = len(names.coarse) if names.has_superclasses else 1
+    for labels, count, kind in (
+        (fine, len(names.fine), "fine"),
+        (coarse, superclasses, "coarse"),
+    ):
         if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= count:
             raise UsageError(
                 f"{what}: {kind} labels must be integers in [0, {count - 1}]. "

@@ -61,7 +61,7 @@ class TensorBoard(keras.callbacks.TensorBoard):
     Args:
         validation_for: model -> a dataset of (inputs, fine labels) that `model` takes (images,
             or a feature cache's activations at the model's input layer).
-        fine_to_coarse: superclass of each fine label.
+        fine_to_coarse: the group (superclass, or the class itself) of each fine label.
     """
 
     def __init__(self, validation_for, fine_to_coarse, **kwargs):
@@ -90,7 +90,8 @@ class TensorBoard(keras.callbacks.TensorBoard):
             true.append(np.asarray(y))
         true, predicted = np.concatenate(true), np.concatenate(predicted)
         coarse = self.fine_to_coarse
-        matrix = confusion_matrix(coarse[true], coarse[predicted], labels=range(len(set(coarse))))
+        groups = range(int(coarse.max()) + 1)
+        matrix = confusion_matrix(coarse[true], coarse[predicted], labels=groups)
         image = confusion_image(matrix)
         writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "validation"))
         with writer.as_default():
@@ -107,16 +108,19 @@ def confusion_image(matrix: np.ndarray, cell: int = 8) -> np.ndarray:
     return np.kron(colours, np.ones((cell, cell, 1))).astype(np.float32)
 
 
-def search_callbacks(config, hypermodel, fit_kwargs: dict, clock=None) -> list:
-    """What every trial of a search trains with: TensorBoard (with the HParams and per-superclass
-    logs), early stopping on val accuracy, NaN as a failure, Ctrl-C and the time budget."""
-    from tuning.data.labels import label_names
+def search_callbacks(config, hypermodel, fit_kwargs: dict, names, clock=None) -> list:
+    """What every trial of a search trains with: TensorBoard (with the HParams and the confusion
+    image), early stopping on val accuracy, NaN as a failure, Ctrl-C and the time budget.
+
+    `names` are the data's classes: the confusion image is over their superclasses, or over the
+    classes themselves where the data has none."""
     from tuning.data.pipeline import validation_for
 
+    grouping = names.fine_to_coarse if names.has_superclasses else np.arange(len(names.fine))
     callbacks = [
         TensorBoard(
             validation_for(hypermodel, fit_kwargs),
-            label_names().fine_to_coarse,
+            grouping,
             log_dir=str(config.run_dir / "tensorboard"),
             write_graph=False,
         ),

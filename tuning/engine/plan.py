@@ -134,7 +134,7 @@ def measure_cost(config: SearchConfig, data, space) -> Cost:
     the draws' mean multiply-adds on the line through those two."""
     from tuning.engine.cost import multiply_adds
 
-    models = sampled_models(config, space)
+    models = sampled_models(config, space, data)
     if config.max_madds is not None:
         models = [m for m in models if multiply_adds(m) <= config.max_madds] or models[:1]
     madds = [multiply_adds(m) for m in models]
@@ -149,8 +149,9 @@ def measure_cost(config: SearchConfig, data, space) -> Cost:
     return Cost(mean_per_image * images, (trial_cheap + trial_costly) / 2)
 
 
-def sampled_models(config: SearchConfig, space) -> list:
-    """Compiled models of the space's recipes, then random draws, seeded by `config.seed`."""
+def sampled_models(config: SearchConfig, space, data) -> list:
+    """Compiled models of the space's recipes, then random draws, seeded by `config.seed`, for
+    `data`'s image side and classes."""
     import copy
 
     import keras_tuner as kt
@@ -158,7 +159,12 @@ def sampled_models(config: SearchConfig, space) -> list:
     from search_spaces import create_hypermodel
     from tuning.engine.recipes import recipe_values
 
-    hypermodel = create_hypermodel(config.method, epochs=PLANNED_MIN_EPOCHS)
+    hypermodel = create_hypermodel(
+        config.method,
+        epochs=PLANNED_MIN_EPOCHS,
+        classes=len(data.names.fine),
+        image_size=data.image_size,
+    )
     declared = copy.deepcopy(space) if space is not None else kt.HyperParameters()
     hypermodel.build(declared)  # declares every hyperparameter the file did not
     draws = [recipe_values(declared.space, r) for r in getattr(hypermodel, "recipes", {}).values()]

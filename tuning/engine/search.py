@@ -10,11 +10,12 @@ trial plus the HParams config), `trials.csv`, `best_hyperparameters.json`, `best
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 
 from tuning.config import SearchConfig
 from tuning.data.features import hypermodel_for, load_backbone
-from tuning.data.sources import SearchData, Split, load_search_data, with_arrays
+from tuning.data.sources import SearchData, Split, data_of, with_arrays
 from tuning.engine.budget import BudgetSpent, SearchClock, format_duration
 from tuning.engine.plan import plan_epochs, recorded_plan
 from tuning.errors import SearchFailed
@@ -23,12 +24,14 @@ from tuning.host.cpu import onednn_line
 from tuning.host.files import atomic_write_text, check_writable, raise_if_disk_error
 from tuning.host.precision import resolve as resolve_precision
 from tuning.result import BEST_MODEL_FILE, SearchResult
-from tuning.rundir import CONFIG_FILE
+from tuning.rundir import CLASS_NAMES_FILE, CONFIG_FILE
 from tuning.rundir.identity import check_resumable, config_record, recorded_config
 from tuning.rundir.lock import clear_keeping_lock, run_dir_lock
 
 
-def run_search(config: SearchConfig, log=print, x_train=None, y_train=None) -> SearchResult:
+def run_search(
+    config: SearchConfig, log=print, x_train=None, y_train=None, class_names=None
+) -> SearchResult:
     """Runs (or resumes) the search `config` describes. Raises UsageError, SearchFailed.
 
     Holds the run directory's lock throughout; everything that can be checked (settings, data,
@@ -36,20 +39,21 @@ def run_search(config: SearchConfig, log=print, x_train=None, y_train=None) -> S
 
     Args:
         log: called with each progress line (None: quiet).
-        x_train, y_train: images (uint8, N x 32 x 32 x 3) and fine labels (0-99) held in
+        x_train, y_train: square images (uint8, N x side x side x 3) and labels held in
             memory, searched instead of `config.data` (recorded as "in-memory", with a hash of
             the arrays: resuming needs the same arrays). The validation split is carved from
             them as from any data.
+        class_names: the labels' names (default CIFAR-100's 100: labels 0-99).
     """
     from search_spaces import dtype_policy
 
-    config, arrays = with_arrays(config, x_train, y_train)
+    config, arrays, names = with_arrays(config, x_train, y_train, class_names)
     config, precision = resolve_precision(config, recorded_config(config))
     with dtype_policy(config.precision):
-        return _search_in_policy(config, arrays, log, precision.describe())
+        return _search_in_policy(config, arrays, log, precision.describe(), names)
 
 
-def _search_in_policy(config: SearchConfig, arrays: Split | None, log, precision: str):
+def _search_in_policy(config: SearchConfig, arrays: Split | None, log, precision: str, names):
     if config.worker:
         from tuning.distribute.roles import worker_search
 
@@ -58,7 +62,7 @@ def _search_in_policy(config: SearchConfig, arrays: Split | None, log, precision
         return SearchResult(config.run_dir, None, None, completed, failed, worker=worker)
     config = recorded_plan(config)
     check_resumable(config, arrays)
-    space, data, backbone = _inputs(config, arrays)
+    space, data, backbone = _inputs(config, arrays, log, names)
     if config.plans_epochs:
         config = plan_epochs(config, data, space, log)
     check_writable(Path(config.out))
@@ -72,16 +76,14 @@ def _search_in_policy(config: SearchConfig, arrays: Split | None, log, precision
         raise
 
 
-def _inputs(config: SearchConfig, arrays: Split | None = None) -> tuple:
+def _inputs(config: SearchConfig, arrays: Split | None = None, log=None, names=None) -> tuple:
     """(the `--space` file's HyperParameters or None, the data, the frozen backbone or None),
     each checked before anything is written."""
     from tuning.space import load_space
 
     space = load_space(config.space, config.method) if config.space else None
-    data = load_search_data(
-        config.data, config.val_size, config.train_size, config.seed, arrays=arrays
-    )
-    return space, data, load_backbone(config)
+    data = data_of(config, arrays, log if config.verbose else None, names)
+    return space, data, load_backbone(config, data.image_size)
 
 
 def _tuner(config: SearchConfig, space, data: SearchData, backbone, log, worker=None, clock=None):
@@ -93,7 +95,7 @@ def _tuner(config: SearchConfig, space, data: SearchData, backbone, log, worker=
 
 def _start_worker(config: SearchConfig, log, worker_id: str):
     """A worker's tuner on its chief's oracle, and the loop that runs its trials."""
-    space, data, backbone = _inputs(config)
+    space, data, backbone = _inputs(config, log=log)
     tuner = _tuner(config, space, data, backbone, log, worker_id)
     return tuner, functools.partial(_run_trials, config, tuner, data)
 
@@ -125,7 +127,7 @@ def _locked_search(
                 f"{format_duration(tuner.clock.left())} left"
             )
         forget_ended(tuner.oracle)
-        atomic_write_text(config.run_dir / CONFIG_FILE, config_record(config, arrays))
+        atomic_write_text(config.run_dir / CONFIG_FILE, config_record(config, arrays, data))
         if config.space:  # the overrides as used, even if the user's file changes later
             atomic_write_text(config.run_dir / "space.toml", Path(config.space).read_text())
         return _search(config, tuner, data, resumed)
@@ -153,6 +155,7 @@ def _search(config: SearchConfig, tuner, data: SearchData, resumed: dict) -> Sea
             f"no trial completed ({failed} failed; reasons in {config.run_dir / 'trials.csv'})"
         )
     export_model(tuner, best, config.run_dir / BEST_MODEL_FILE)
+    atomic_write_text(config.run_dir / CLASS_NAMES_FILE, json.dumps(list(data.names.fine)))
     completed = sum(t.status == "COMPLETED" for t in trials)
     return SearchResult(
         config.run_dir, best.trial_id, best.score, completed, failed, budget_spent=budget_spent
@@ -170,7 +173,7 @@ def _run_trials(config: SearchConfig, tuner, data: SearchData) -> bool:
     from tuning.engine.tuner import ConsecutiveFailures
 
     args, kwargs = fit_data(tuner.hypermodel, data, config.batch_size, config.seed)
-    callbacks = search_callbacks(config, tuner.hypermodel, kwargs, tuner.clock)
+    callbacks = search_callbacks(config, tuner.hypermodel, kwargs, data.names, tuner.clock)
     try:
         tuner.search(
             *args,

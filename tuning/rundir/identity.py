@@ -34,6 +34,9 @@ IDENTITY = (
     "weights",
     "train_size",
     "val_size",
+    "image_size",
+    "test_size",
+    "skip_bad_images",
     "input_size",
     "fine_tune_head_epochs",
     "cache",
@@ -43,6 +46,7 @@ IDENTITY = (
     "max_madds",
     "precision",
 )
+LISTED_FILES = 100  # a data folder with more files is fingerprinted by a hash of its listing
 # The fingerprint of each setting that names a file (not mentioned when the setting changed).
 _FINGERPRINT = {
     "space": "space file content",
@@ -53,11 +57,15 @@ _FINGERPRINT = {
 _FILE_OF = {fingerprint: setting for setting, fingerprint in _FINGERPRINT.items()}
 
 
-def config_record(config: SearchConfig, arrays=None) -> str:
+def config_record(config: SearchConfig, arrays=None, data=None) -> str:
     """`search_config.json`: the settings, with the fingerprints of the files they name (and
-    of the training `arrays`, a `tuning.data.sources.Split`, of a search on arrays)."""
+    of the training `arrays`, a `tuning.data.sources.Split`, of a search on arrays), and what
+    the search's `data` (a `SearchData`) turned out to be: its classes and image side."""
     record = json.loads(config.to_json())
     record["fingerprints"] = fingerprints(config, arrays)
+    if data is not None:
+        record["classes"] = list(data.names.fine)
+        record["image_side"] = data.image_size
     return json.dumps(record, indent=2, sort_keys=True)
 
 
@@ -141,11 +149,13 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _stat(path: Path) -> list | None:
+def _stat(path: Path) -> list | dict | None:
+    """[name, size, modified] of each file of a data path; for a folder of more than
+    LISTED_FILES files (pictures), their count and a hash of that listing."""
     if not path.exists():
         return None  # reading the data says what is wrong
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    return [
+    listing = [
         [
             str(p.relative_to(path) if path.is_dir() else p.name),
             p.stat().st_size,
@@ -153,3 +163,7 @@ def _stat(path: Path) -> list | None:
         ]
         for p in files
     ]
+    if len(listing) <= LISTED_FILES:
+        return listing
+    digest = hashlib.sha256(json.dumps(listing).encode()).hexdigest()
+    return {"files": len(listing), "sha256": digest}
