@@ -254,12 +254,12 @@ SUPERCLASSES_FILE = "superclasses.csv"  # class,superclass rows beside the class
 TEST_SPLIT_SEED = 0  # a folder's held-out test split is the same for every search of it
 
 
-def folder_names(root: Path):
-    """The classes of the folder at `root`, with superclasses from its `superclasses.csv`, or
-    CIFAR-100's when its classes are CIFAR-100's."""
+def folder_names(root: Path, listing: Listing | None = None):
+    """The classes of the folder at `root` (its `listing`, if already read), with superclasses
+    from its `superclasses.csv`, or CIFAR-100's when its classes are CIFAR-100's."""
     from tuning.data.labels import LabelNames, label_names, names_with_superclasses
 
-    listing = list_folder(root)
+    listing = listing or list_folder(root)
     table = Path(root) / SUPERCLASSES_FILE
     if table.is_file():
         return names_with_superclasses(listing.classes, _pairs(table), str(table))
@@ -285,10 +285,11 @@ def _pairs(table: Path) -> dict[str, str]:
 
 
 def read_folder(root: Path, split: str, options, cache: Path, log=None):
-    """(images, fine labels, superclass labels) of `split` of the folder at `root`: its
-    `test/` folder, or without one a stratified held-out part of the training images."""
+    """(images, fine labels, superclass labels, class names) of `split` of the folder at
+    `root`: its `test/` folder, or without one a stratified held-out part of the training
+    images."""
     listing = list_folder(root)
-    names = folder_names(root)
+    names = folder_names(root, listing)
     side = options.image_size or _cached_side(listing, cache)
     own = split if split in listing.files else "train"
     decoded = load_decoded(listing, own, side, cache, options.skip_bad, log)
@@ -303,7 +304,7 @@ def read_folder(root: Path, split: str, options, cache: Path, log=None):
         rest, held = _held_out(labels, options.test_size, root)
         index = held if split == "test" else rest
         images, labels = images[index], labels[index]
-    return images, labels, names.coarse_of(labels)
+    return images, labels, names.coarse_of(labels), names
 
 
 def _cached_side(listing: Listing, cache: Path) -> int:

@@ -144,7 +144,7 @@ def load_search_data(
             )
         _, rest = stratified_split(rest, train_size, seed + 1, field="train_size")
     if names is None:
-        names = label_names() if arrays is not None else source_names(source, options)
+        names = label_names() if arrays is not None else source_names(source)
     return SearchData(rest, validation, describe_source(source), names)
 
 
@@ -253,18 +253,24 @@ def read_split(source: str, split: str, options: ReadOptions | None = None, log=
     """Reads all of one split ("train" or "test") of a source, validated."""
     if split not in ("train", "test"):
         raise ValueError(f"Expected `split` to be 'train' or 'test'. Received: {split!r}")
-    options = options or ReadOptions()
+    options, path = options or ReadOptions(), Path(source)
     if source == "synthetic":
         images, fine, coarse = _cached_synthetic(split)
     elif source == "keras":
         images, fine, coarse = _download(split)
+    elif _is_folder_dataset(path):
+        from tuning.data.folders import read_folder
+
+        images, fine, coarse, names = read_folder(
+            path, split, options, cache_dir() / "folders", log
+        )
+        return _validated(images, fine, coarse, f"{source} ({split})", names)
     else:
-        images, fine, coarse = _read_local(Path(source), split, options, log)
-    names = source_names(source, options)
-    return _validated(images, fine, coarse, f"{source} ({split})", names)
+        images, fine, coarse = _read_local(path, split)
+    return _validated(images, fine, coarse, f"{source} ({split})", source_names(source))
 
 
-def source_names(source: str, options: ReadOptions | None = None) -> LabelNames:
+def source_names(source: str) -> LabelNames:
     """The class names of a source: a folder's or an `.npz`'s own, else CIFAR-100's."""
     path = Path(source)
     if source in BUILTIN_SOURCES or source == IN_MEMORY or not path.exists():
@@ -349,16 +355,12 @@ def _download(split: str):
         ) from None
 
 
-def _read_local(path: Path, split: str, options: ReadOptions, log):
+def _read_local(path: Path, split: str):
     if not path.exists():
         raise ConfigError(
             f"{{data}} {path}: no such file or directory; expected 'keras', "
             f"'synthetic', a path to CIFAR-100 or a folder of class folders"
         )
-    if _is_folder_dataset(path):
-        from tuning.data.folders import read_folder
-
-        return read_folder(path, split, options, cache_dir() / "folders", log)
     try:
         if path.is_dir():
             return _read_python_dir(path, split)
