@@ -4,8 +4,8 @@
     python -m benchmarks.search_quality --minutes 3 --contenders scratch seed   # a look
 
 Contenders (each its own process, on `--data`, real CIFAR-100 for any figure: 10,000 training
-and 2,500 validation images, the search's own split; the synthetic stand-in by default, for the
-benchmark's own test):
+and 2,500 validation images, the search's own split (`--train-size` and a quarter of it for a
+look); the synthetic stand-in by default, for the benchmark's own test):
   scratch     cifar-tune's `scratch` search, default space, Hyperband over the epochs its
               `--time-budget` would plan here (`tuning.engine.plan`: calibrated once, before the
               turns begin, its seconds counted as the contender's first minutes; the plan passed as
@@ -56,9 +56,10 @@ import time
 from pathlib import Path
 
 from benchmarks.machine import RESULTS
+from tuning.errors import ConfigError
 
 CONTENDERS = ("scratch", "hyperresnet", "seed", "plain", "autokeras")
-TRAIN, VALIDATION, MAX_EPOCHS, FACTOR, MAX_MADDS = 10_000, 2_500, 9, 3, "60M"
+TRAIN, MAX_EPOCHS, FACTOR, MAX_MADDS = 10_000, 9, 3, "60M"
 PLAIN_SPACE = """architecture = "plain"
 optimizer = "adam"
 schedule = "constant"
@@ -73,6 +74,12 @@ def main(argv=None) -> None:
     parser.add_argument("--slice", type=float, default=30.0, help="seconds per turn")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--train-size",
+        type=int,
+        default=TRAIN,
+        help=f"training images (default {TRAIN}, for any figure); validation a quarter of it",
+    )
+    parser.add_argument(
         "--data", dest="source", default="synthetic", help="a --data source of the search"
     )
     parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS), choices=CONTENDERS)
@@ -85,11 +92,15 @@ def main(argv=None) -> None:
     parser.add_argument("--name", default="search-quality")
     parser.add_argument("--plan-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.val_size = args.train_size // 4
     if args.plan_only:
-        print(json.dumps(plan_search(args)))
+        try:
+            print(json.dumps(plan_search(args)))
+        except ConfigError as error:  # the search would refuse this budget too
+            sys.exit(f"search_quality: {error}")
         return
     with tempfile.TemporaryDirectory() as work:
-        args.data = save_split(Path(work) / "split.npz", args.source, args.seed)
+        args.data = save_split(Path(work) / "split.npz", args)
         args.plan = None
         if {"scratch", "plain"} & set(args.contenders):
             args.plan = _fresh_plan(args)
@@ -103,7 +114,7 @@ def main(argv=None) -> None:
             "budget_minutes": args.minutes,
             "slice_seconds": args.slice,
             "seed": args.seed,
-            "data": f"{args.source}, {TRAIN} training / {VALIDATION} validation images",
+            "data": f"{args.source}, {args.train_size} training / {args.val_size} validation",
             "test_images": f"{args.source}'s test split",
             "scratch_plan": args.plan,
             "contenders": {name: run.result() for name, run in runs.items()},
@@ -237,9 +248,9 @@ def contender_command(name: str, folder: Path, args) -> list[str] | None:
         "--data",
         args.source,
         "--train-size",
-        str(TRAIN),
+        str(args.train_size),
         "--val-size",
-        str(VALIDATION),
+        str(args.val_size),
         "--seed",
         str(args.seed),
     ]
@@ -296,8 +307,8 @@ def plan_search(args) -> dict:
     config = SearchConfig(
         method="scratch",
         data=args.source,
-        train_size=TRAIN,
-        val_size=VALIDATION,
+        train_size=args.train_size,
+        val_size=args.val_size,
         seed=args.seed,
         factor=FACTOR,
         max_madds=parse_madds(MAX_MADDS),
@@ -320,11 +331,15 @@ def plan_search(args) -> dict:
 def _fresh_plan(args) -> dict:
     command = [sys.executable, "-m", "benchmarks.search_quality", "--plan-only"]
     command += ["--data", args.source, "--minutes", str(args.minutes), "--seed", str(args.seed)]
-    done = subprocess.run(command, check=True, capture_output=True, text=True, env=_env())
+    command += ["--train-size", str(args.train_size)]
+    done = subprocess.run(command, capture_output=True, text=True, env=_env())
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"exit {done.returncode}"]
+        sys.exit(lines[-1] if lines[-1].startswith("search_quality: ") else "\n".join(lines))
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def save_split(path: Path, source: str, seed: int) -> Path:
+def save_split(path: Path, args) -> Path:
     """The split cifar-tune's contenders search on, for the others (plain arrays), and the
     test images every contender's model is evaluated on at the end."""
     import numpy as np
@@ -332,8 +347,8 @@ def save_split(path: Path, source: str, seed: int) -> Path:
     from reports.test_split import load_test_split
     from tuning.data.sources import load_search_data
 
-    data = load_search_data(source, VALIDATION, TRAIN, seed)
-    test = load_test_split(source)
+    data = load_search_data(args.source, args.val_size, args.train_size, args.seed)
+    test = load_test_split(args.source)
     np.savez(
         path,
         x_train=data.train.images,

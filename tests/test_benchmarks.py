@@ -132,7 +132,7 @@ def test_the_readme_quick_start_is_the_benchmarked_command():
 @pytest.mark.slow
 def test_search_quality_takes_turns_within_the_budget_and_plots(tmp_path):
     done = run_cli(
-        *"--minutes 0.4 --slice 8 --contenders seed plain --results".split(),
+        *"--minutes 0.6 --slice 8 --train-size 1000 --contenders seed plain --results".split(),
         tmp_path,
         "--name",
         "quality-tiny",
@@ -142,9 +142,12 @@ def test_search_quality_takes_turns_within_the_budget_and_plots(tmp_path):
     [path] = tmp_path.glob("quality-tiny-*.json")
     assert path.with_suffix(".png").is_file()
     record = json.loads(path.read_text())
+    plan = record["scratch_plan"]  # the planned search trains the plan's epochs
+    planned = f"--max-epochs {plan['max_epochs']} --min-epochs {plan['min_epochs']}"
+    assert planned in record["contenders"]["plain"]["command"]
     for name in ("seed", "plain"):
         result = record["contenders"][name]
-        assert 0.4 <= result["minutes_run"] <= 0.4 + 0.05 and result["error"] is None
+        assert 0.6 <= result["minutes_run"] <= 0.6 + 0.05 and result["error"] is None
         assert len(result["curve"]) >= 3  # turns, taken alternately
         bests = [b for _, b in result["curve"] if b is not None]
         assert bests == sorted(bests)
@@ -156,4 +159,4 @@ def test_search_quality_takes_turns_within_the_budget_and_plots(tmp_path):
         else:
             assert 0 < result["test_accuracy"] <= 1 and result["test_error"] is None, result
     processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
-    assert "--train-size 10000 --val-size 2500" not in processes  # every contender was killed
+    assert "--train-size 1000 --val-size 250" not in processes  # every contender was killed
