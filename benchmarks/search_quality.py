@@ -206,10 +206,17 @@ class Contender:
         scores = [s for s in scores if isinstance(s, (int, float))]
         return max(scores, default=None)
 
+    @property
+    def finished(self) -> bool:
+        """Whether the contender ended by itself (a search whose rounds all ran, a fit whose
+        epochs did) rather than at the budget."""
+        return self.process is not None and self.process.returncode == 0
+
     def result(self) -> dict:
         return {
             "command": " ".join(self.command or []),
             "minutes_run": round(self.active / 60, 2),
+            "finished_before_budget": self.finished,
             "best_val_accuracy": self.best(),
             "test_accuracy": self.test_accuracy,
             "curve": self.curve,

@@ -147,7 +147,9 @@ def test_search_quality_takes_turns_within_the_budget_and_plots(tmp_path):
     assert planned in record["contenders"]["plain"]["command"]
     for name in ("seed", "plain"):
         result = record["contenders"][name]
-        assert 0.6 <= result["minutes_run"] <= 0.6 + 0.05 and result["error"] is None
+        assert result["minutes_run"] <= 0.6 + 0.05 and result["error"] is None
+        # a contender runs until the budget unless it ends by itself (all its rounds run)
+        assert result["minutes_run"] >= 0.6 or result["finished_before_budget"], result
         assert len(result["curve"]) >= 3  # turns, taken alternately
         bests = [b for _, b in result["curve"] if b is not None]
         assert bests == sorted(bests)
