@@ -5,6 +5,7 @@ import json
 import pytest
 
 from tuning.config import SearchConfig
+from tuning.engine.budget import format_duration
 from tuning.engine.plan import PLAN_SHARE, PLANNED_MIN_EPOCHS, Cost, choose_plan, hyperband_plan
 from tuning.errors import ConfigError
 
@@ -27,9 +28,15 @@ def test_a_budget_gets_the_longest_plan_that_fits(budget):
     assert f"Hyperband over {plan.max_epochs} epochs" in plan.describe(budget)
 
 
-def test_a_budget_too_short_for_3_epoch_rounds_plans_1_epoch_rounds():
-    plan = choose_plan(60, Cost(epoch_seconds=20, trial_seconds=5), factor=3)
-    assert plan.min_epochs == 1 and plan.seconds <= PLAN_SHARE * 60
+def test_a_budget_too_short_for_3_epoch_rounds_plans_1_epoch_rounds_and_says_what_would_do():
+    cost = Cost(epoch_seconds=20, trial_seconds=5)
+    plan = choose_plan(60, cost, factor=3, spent=4)
+    assert plan.min_epochs == 1 and plan.seconds <= PLAN_SHARE * 60 - 4
+    needed = plan.budget_for_planned_rounds  # the smallest budget with 3-epoch first rounds
+    assert choose_plan(needed, cost, factor=3, spent=4).min_epochs == PLANNED_MIN_EPOCHS
+    assert choose_plan(needed - 1, cost, factor=3, spent=4).min_epochs == 1
+    assert f"rounds of 3 epochs need a budget of {format_duration(needed)}" in plan.describe(60)
+    assert "rounds of" not in choose_plan(needed, cost, factor=3, spent=4).describe(needed)
 
 
 def test_a_budget_too_short_for_one_trial_names_the_smallest_that_runs_one():
@@ -49,7 +56,7 @@ def test_only_a_scratch_hyperband_search_with_a_budget_and_no_epochs_plans():
 
 
 @pytest.mark.slow  # a minute and a half of search: the default suite's 10 minutes cannot spare it
-def test_a_planned_search_records_its_plan_trains_its_rounds_and_resumes_with_it(tmp_path):
+def test_a_planned_search_records_its_plan_trains_its_rounds_and_resumes_with_it(tmp_path, recwarn):
     from tuning import run_search
 
     config = SearchConfig(
@@ -58,6 +65,7 @@ def test_a_planned_search_records_its_plan_trains_its_rounds_and_resumes_with_it
     lines = []
     run_search(config, log=lines.append)
     assert lines[0].startswith("budget 1m30s: Hyperband over ") and "calibrated in" in lines[0]
+    assert not [w for w in recwarn if "shuffle" in str(w.message)]  # calibration prints nothing
     recorded = json.loads((config.run_dir / "search_config.json").read_text())
     epochs = [
         json.loads(p.read_text())["hyperparameters"]["values"]["tuner/epochs"]

@@ -7,7 +7,7 @@ import pandas as pd
 from conftest import run_cli
 
 from tuning.data.labels import label_names
-from tuning.predict import read_image
+from tuning.predict import Prediction, format_table, read_image
 
 
 def test_predict_names_the_top5_classes_of_the_20_real_pictures(runs, real_samples):
@@ -35,6 +35,18 @@ def test_predict_table_has_one_line_per_picture(runs, real_samples):
     lines = done.stdout.strip().splitlines()
     assert [line.split()[0] for line in lines] == [first.name, second.name]
     assert all(line.count("%") == 3 for line in lines)
+
+
+def test_pictures_that_share_a_file_name_are_told_apart_by_their_paths():
+    top = (("cat", "dog"), (0.7, 0.2))
+    same = [Prediction("pets/cat/0001.jpg", *top), Prediction("pets/dog/0001.jpg", *top)]
+    lines = format_table(same).splitlines()
+    assert [line.split()[0] for line in lines] == ["pets/cat/0001.jpg", "pets/dog/0001.jpg"]
+    other = [Prediction("pets/cat/0001.jpg", *top), Prediction("pets/dog/0002.jpg", *top)]
+    assert [line.split()[0] for line in format_table(other).splitlines()] == [
+        "0001.jpg",
+        "0002.jpg",
+    ]
 
 
 def test_pictures_of_any_size_and_mode_become_32x32_rgb(tmp_path):

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tuning.data.folders import IMAGE_SUFFIXES
 from tuning.errors import UsageError
 from tuning.rundir import CLASS_NAMES_FILE
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 @dataclass(frozen=True)
@@ -36,13 +35,15 @@ class Prediction:
 
 
 def image_paths(paths: list[str]) -> list[Path]:
-    """The pictures named, with the PNG/JPEG files of any folder among them (sorted by name)."""
+    """The pictures named, with the pictures directly in any folder among them (sorted by
+    name)."""
     found = []
     for given in map(Path, paths):
         if given.is_dir():
             inside = sorted(p for p in given.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not inside:
-                raise UsageError(f"{given}: no .png, .jpg or .jpeg pictures in this folder")
+                kinds = ", ".join(IMAGE_SUFFIXES)
+                raise UsageError(f"{given}: no pictures ({kinds}) in this folder")
             found += inside
         elif given.is_file():
             found.append(given)
@@ -135,11 +136,15 @@ def predict_images(
 
 
 def format_table(predictions: list[Prediction]) -> str:
-    """One line per picture: its file name, then `name confidence%` for each top class."""
-    width = max(len(Path(p.path).name) for p in predictions)
+    """One line per picture: its file name (its path where two pictures share a name), then
+    `name confidence%` for each top class."""
+    labels = [Path(p.path).name for p in predictions]
+    if len(set(labels)) < len(labels):
+        labels = [p.path for p in predictions]
+    width = max(map(len, labels))
     name_width = max(len(n) for p in predictions for n in p.names)
     lines = []
-    for p in predictions:
+    for label, p in zip(labels, predictions):
         classes = "  ".join(f"{n:<{name_width}} {c:6.1%}" for n, c in zip(p.names, p.confidences))
-        lines.append(f"{Path(p.path).name:<{width}}  {classes}")
+        lines.append(f"{label:<{width}}  {classes}")
     return "\n".join(lines)

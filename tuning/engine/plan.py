@@ -15,6 +15,7 @@ the search's `max_epochs` and `min_epochs`, so a resumed search goes on with the
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 
@@ -48,13 +49,23 @@ class Plan:
     trials: int
     epochs: int  # epochs over all trials, promoted trials counting only the epochs they add
     seconds: float
+    # Set when the budget forced 1-epoch first rounds: the budget whose plan has first rounds
+    # of PLANNED_MIN_EPOCHS, said on the plan's line since such a short search ranks poorly.
+    budget_for_planned_rounds: float | None = None
 
     def describe(self, budget: float) -> str:
-        return (
+        line = (
             f"budget {format_duration(budget)}: Hyperband over {self.max_epochs} epochs "
             f"(first rounds {self.min_epochs}), {self.brackets} brackets, {self.trials} trials, "
             f"planned {format_duration(self.seconds)}"
         )
+        if self.budget_for_planned_rounds is not None:
+            line += (
+                f"; 1-epoch rounds rank configurations poorly: rounds of {PLANNED_MIN_EPOCHS} "
+                f"epochs need a budget of {format_duration(self.budget_for_planned_rounds)} "
+                f"here, or fewer images (--train-size)"
+            )
+        return line
 
 
 def hyperband_counts(max_epochs: int, min_epochs: int, factor: int) -> tuple[int, int, int]:
@@ -92,6 +103,10 @@ def choose_plan(budget: float, cost: Cost, factor: int, spent: float = 0.0) -> P
             for max_epochs in range(min_epochs, MAX_PLANNED_EPOCHS + 1)
             if (plan := hyperband_plan(max_epochs, min_epochs, factor, cost)).seconds <= room
         ]
+        if fitting and min_epochs < PLANNED_MIN_EPOCHS:
+            smallest = hyperband_plan(PLANNED_MIN_EPOCHS, PLANNED_MIN_EPOCHS, factor, cost)
+            needed = math.ceil((smallest.seconds + spent) / PLAN_SHARE)
+            return dataclasses.replace(fitting[-1], budget_for_planned_rounds=needed)
         if fitting:
             return fitting[-1]
     one_trial = cost.epoch_seconds + cost.trial_seconds
@@ -133,6 +148,7 @@ def measure_cost(config: SearchConfig, data, space) -> Cost:
     configurations sampled from the space (recipes first, `--max-madds` respected), and prices
     the draws' mean multiply-adds on the line through those two."""
     from tuning.engine.cost import multiply_adds
+    from tuning.host.runtime import retracing_notices_hidden
 
     models = sampled_models(config, space, data)
     if config.max_madds is not None:
@@ -140,7 +156,8 @@ def measure_cost(config: SearchConfig, data, space) -> Cost:
     madds = [multiply_adds(m) for m in models]
     cheap, costly = madds.index(min(madds)), madds.index(max(madds))
     batch = min(config.batch_size, TIMED_BATCH)
-    timed = {i: time_steps(models[i], data, batch) for i in {cheap, costly}}
+    with retracing_notices_hidden():
+        timed = {i: time_steps(models[i], data, batch) for i in {cheap, costly}}
     (per_cheap, trial_cheap), (per_costly, trial_costly) = timed[cheap], timed[costly]
     slope = 0.0 if costly == cheap else (per_costly - per_cheap) / (madds[costly] - madds[cheap])
     slope = max(slope, 0.0)
@@ -190,9 +207,9 @@ def time_steps(model, data, batch_size: int) -> tuple[float, float]:
     batches = to_dataset(images, batch_size)
     validation = to_dataset(data.validation.subset(slice(0, batch_size)), batch_size)
     start = time.perf_counter()
-    model.fit(batches.take(1), validation_data=validation, epochs=1, verbose=0)
+    model.fit(batches.take(1), validation_data=validation, epochs=1, verbose=0, shuffle=False)
     first = time.perf_counter() - start
     start = time.perf_counter()
-    model.fit(batches.skip(1), epochs=1, verbose=0)
+    model.fit(batches.skip(1), epochs=1, verbose=0, shuffle=False)
     per_step = (time.perf_counter() - start) / TIMED_STEPS
     return per_step / batch_size, max(first - per_step, 0.0)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
+import logging
 import os
 import sys
 
@@ -73,6 +75,22 @@ def import_tensorflow_quietly() -> None:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+@contextlib.contextmanager
+def retracing_notices_hidden():
+    """Hides TensorFlow's "triggered tf.function retracing" warning while several models are
+    trained one after another: each model traces its own step functions, which is what the
+    warning counts, not a fault a user could act on."""
+    import tensorflow as tf
+
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def forget_custom_gradients() -> int:
