@@ -130,6 +130,24 @@ def test_the_readme_quick_start_is_the_benchmarked_command():
 
 
 @pytest.mark.slow
+def test_calibration_benchmark_prices_the_planners_two_models_against_their_steady_cost(tmp_path):
+    done = run_cli(
+        *"--data synthetic --train-size 600 --rounds 1 --steps 3 --results".split(),
+        tmp_path,
+        module="benchmarks.calibration",
+    )
+    assert done.returncode == 0, done.stderr
+    [path] = tmp_path.glob("calibration-*.json")
+    record = json.loads(path.read_text())
+    [(code, [run])] = record["runs"].items()
+    assert run["planner"].startswith(code)  # the checkout's own planner was timed
+    for model in ("cheap", "costly"):
+        assert run[model]["calibrated"] > 0 and run[model]["steady"] > 0
+    assert run["cheap"]["madds"] <= run["costly"]["madds"]
+    assert record["median_calibrated_over_steady"][code] == run["overpriced"]
+
+
+@pytest.mark.slow
 def test_search_quality_takes_turns_within_the_budget_and_plots(tmp_path):
     done = run_cli(
         *"--minutes 0.6 --slice 8 --train-size 1000 --contenders seed plain --results".split(),

@@ -28,7 +28,8 @@ PLAN_SHARE = 0.85  # of the budget a plan fills: trials' spread in cost takes th
 PLANNED_MIN_EPOCHS = 3
 MAX_PLANNED_EPOCHS = 243
 CALIBRATION_DRAWS = 8  # configurations sampled for the space's mean cost
-TIMED_STEPS = 2
+WARM_STEPS = 2  # steps run before the timed ones (kernel choices, first allocations)
+TIMED_STEPS = 4
 TIMED_BATCH = 64  # at most: smaller batches cost a little more per image, so the plan errs short
 
 
@@ -199,17 +200,29 @@ def sampled_models(config: SearchConfig, space, data) -> list:
 
 
 def time_steps(model, data, batch_size: int) -> tuple[float, float]:
-    """(seconds per training image, seconds of a first `fit` beyond its step: tracing the
-    training and the validation step, as every trial does)."""
+    """(seconds per training image, seconds of a first `fit` beyond its steps: tracing the
+    training and the validation step, as every trial does).
+
+    A step is timed between batch ends inside one `fit`, after WARM_STEPS: a `fit`'s own set-up
+    and the first steps' one-off work would otherwise be priced as every image's cost
+    (benchmarks/README.md, "The planner's calibration")."""
+    import keras
+    import numpy as np
+
     from tuning.data.pipeline import to_dataset
 
-    images = data.train.subset(slice(0, batch_size * (TIMED_STEPS + 1)))
+    images = data.train.subset(slice(0, batch_size * (WARM_STEPS + TIMED_STEPS)))
     batches = to_dataset(images, batch_size)
     validation = to_dataset(data.validation.subset(slice(0, batch_size)), batch_size)
+    ends = []
+    clock = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda *_, **__: ends.append(time.perf_counter())
+    )
     start = time.perf_counter()
-    model.fit(batches.take(1), validation_data=validation, epochs=1, verbose=0, shuffle=False)
-    first = time.perf_counter() - start
-    start = time.perf_counter()
-    model.fit(batches.skip(1), epochs=1, verbose=0, shuffle=False)
-    per_step = (time.perf_counter() - start) / TIMED_STEPS
-    return per_step / batch_size, max(first - per_step, 0.0)
+    model.fit(
+        batches, validation_data=validation, epochs=1, verbose=0, shuffle=False, callbacks=[clock]
+    )
+    whole = time.perf_counter() - start
+    steps = np.diff([start, *ends])
+    per_step = float(np.median(steps[WARM_STEPS:] if len(steps) > WARM_STEPS else steps))
+    return per_step / batch_size, max(whole - per_step * len(steps), 0.0)
