@@ -4,7 +4,7 @@
     python -m benchmarks.calibration --data ... --code /tmp/before --code .   # two checkouts
 
 A `--time-budget` search prices an epoch from a few timed training steps of the cheapest and
-costliest of its sampled configurations (`tuning.engine.plan.measure_cost`). Each fresh process
+costliest of its sampled configurations (`tuning.engine.plan.measure_pricing`). Each fresh process
 here builds those same models (the default `scratch` space, `--seed`), prices them with the
 checkout's own `time_steps`, then trains each for `--steps` more batches of the search's batch
 size and takes the median step: the steady cost a trial pays. The ratio of the two is the
@@ -87,7 +87,8 @@ def measure(args) -> dict:
         method="scratch", data=args.data, train_size=args.train_size, seed=args.seed
     )
     data = data_of(config)
-    models = plan.sampled_models(config, None, data)
+    drawn = plan.sampled_models(config, None, data)
+    models = drawn[0] if isinstance(drawn, tuple) else drawn  # (models, recipes) since 2026-12-03
     madds = [multiply_adds(m) for m in models]
     picked = {"cheap": madds.index(min(madds)), "costly": madds.index(max(madds))}
     batch = min(config.batch_size, plan.TIMED_BATCH)

@@ -309,7 +309,7 @@ def plan_search(args) -> dict:
     from tuning.config import SearchConfig
     from tuning.data.sources import load_search_data
     from tuning.engine.cost import parse_madds
-    from tuning.engine.plan import choose_plan, measure_cost
+    from tuning.engine.plan import choose_plan, measure_pricing
 
     config = SearchConfig(
         method="scratch",
@@ -323,7 +323,7 @@ def plan_search(args) -> dict:
     )
     data = load_search_data(config.data, config.val_size, config.train_size, config.seed)
     start = time.perf_counter()
-    cost = measure_cost(config, data, None)
+    cost = measure_pricing(config, data, None).cost()
     spent = time.perf_counter() - start
     plan = choose_plan(config.time_budget, cost, FACTOR, spent=spent)
     return {

@@ -6,7 +6,16 @@ import pytest
 
 from tuning.config import SearchConfig
 from tuning.engine.budget import format_duration
-from tuning.engine.plan import PLAN_SHARE, PLANNED_MIN_EPOCHS, Cost, choose_plan, hyperband_plan
+from tuning.engine.plan import (
+    PLAN_SHARE,
+    PLANNED_MIN_EPOCHS,
+    SEARCH_EPOCHS,
+    Cost,
+    Pricing,
+    choose_capped_plan,
+    choose_plan,
+    hyperband_plan,
+)
 from tuning.errors import ConfigError
 
 
@@ -44,6 +53,50 @@ def test_a_budget_too_short_for_one_trial_names_the_smallest_that_runs_one():
         choose_plan(30, Cost(epoch_seconds=55, trial_seconds=5), factor=3, spent=10)
     assert "--time-budget" in error.value.for_command_line()
     assert "--max-epochs" in error.value.for_command_line()
+
+
+# The draws of the default space on 32x32 images (recipes first): 49M, 11M, 11M, then random
+# draws of 2M to 555M multiply-adds; a second per image per 10G multiply-adds, 10 000 images.
+PRICING = Pricing(
+    madds=(49_000_000, 11_000_000, 11_000_000, 2_000_000, 106_000_000, 555_000_000, 3_000_000),
+    recipes=3,
+    line=(0.0003, 2_000_000, 1e-10),
+    images=10_000,
+    trial_seconds=5,
+)
+
+
+def test_a_cost_cap_prices_only_the_draws_under_it_and_never_refuses_a_recipe():
+    assert PRICING.caps() == [None, 106_000_000, 49_000_000]
+    uncapped, capped = PRICING.cost().epoch_seconds, PRICING.cost(49_000_000).epoch_seconds
+    mean = sum(PRICING.madds) / 7
+    assert uncapped == pytest.approx((0.0003 + 1e-10 * (mean - 2e6)) * 10_000)
+    assert capped < PRICING.cost(106_000_000).epoch_seconds < uncapped
+
+
+def test_a_long_budget_plans_without_a_cap():
+    plan, cap = choose_capped_plan(24 * 3600, PRICING, factor=3)
+    assert cap is None and plan.max_epochs >= SEARCH_EPOCHS
+
+
+def test_a_shorter_budget_caps_the_cost_at_the_largest_that_still_searches():
+    budget = 40 * 60
+    assert choose_plan(budget, PRICING.cost(), 3).max_epochs < SEARCH_EPOCHS  # uncapped: short
+    plan, cap = choose_capped_plan(budget, PRICING, factor=3)
+    assert (plan.min_epochs, cap) == (PLANNED_MIN_EPOCHS, 106_000_000)
+    assert plan.max_epochs >= SEARCH_EPOCHS
+
+
+def test_a_budget_too_short_to_search_trains_the_recipes_for_the_most_epochs():
+    budget = 6 * 60
+    plan, cap = choose_capped_plan(budget, PRICING, factor=3)
+    assert cap == 49_000_000  # the costliest recipe's cost: the cheapest cap
+    assert plan == choose_plan(budget, PRICING.cost(cap), 3)
+
+
+def test_a_budget_too_short_for_the_recipes_names_the_smallest_that_runs_one():
+    with pytest.raises(ConfigError, match="cannot run one trial"):
+        choose_capped_plan(20, PRICING, factor=3, spent=10)
 
 
 def test_only_a_scratch_hyperband_search_with_a_budget_and_no_epochs_plans():

@@ -3,17 +3,24 @@
 Left at a fixed `--max-epochs`, a short budget ends inside Hyperband's first bracket (its full-
 budget round never runs) and a long one ends with the plan done and time unused. So a `scratch`
 Hyperband search with `--time-budget` and no `--max-epochs` measures what an epoch of its space
-costs here (`measure_cost`: a few training steps of its cheapest and costliest sampled models, a
+costs here (`measure_pricing`: a few training steps of its cheapest and costliest sampled models, a
 straight line through their seconds per image against their multiply-adds, averaged over
 sampled draws), then takes the largest `max_epochs` whose whole Hyperband iteration, by keras-
 tuner's own arithmetic, fills at most PLAN_SHARE of the budget. Its first rounds train
 PLANNED_MIN_EPOCHS epochs where the budget allows it: on real CIFAR-100 a 1-epoch score hardly
 ranks configurations (benchmarks/README.md, "Recipes on real photos"). The plan is recorded as
 the search's `max_epochs` and `min_epochs`, so a resumed search goes on with the same plan.
+
+The space's costliest draws can cost a hundred times its recipes, and on a CPU one epoch of
+them can take a short budget whole. So without `--max-madds` the plan also chooses a cost cap:
+the largest under which rounds of PLANNED_MIN_EPOCHS up to SEARCH_EPOCHS still fit, else the
+one that trains the most epochs; the recipes always fit under it. The cap is recorded as the
+search's `max_madds`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -26,6 +33,7 @@ from tuning.rundir.identity import recorded_config
 
 PLAN_SHARE = 0.85  # of the budget a plan fills: trials' spread in cost takes the rest
 PLANNED_MIN_EPOCHS = 3
+SEARCH_EPOCHS = 9  # a plan reaching this, from rounds of PLANNED_MIN_EPOCHS, has 2 brackets
 MAX_PLANNED_EPOCHS = 243
 CALIBRATION_DRAWS = 8  # configurations sampled for the space's mean cost
 WARM_STEPS = 2  # steps run before the timed ones (kernel choices, first allocations)
@@ -40,6 +48,33 @@ class Cost:
 
     epoch_seconds: float
     trial_seconds: float
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """What the calibration measured: the sampled draws' multiply-adds per image (the space's
+    recipes first), a line through the timed draws' seconds per image, the images of an epoch
+    (validation priced as a third: inference only) and the seconds per trial beside its epochs."""
+
+    madds: tuple[int, ...]
+    recipes: int
+    line: tuple[float, int, float]  # seconds per image at some multiply-adds, those, slope
+    images: float
+    trial_seconds: float
+
+    def cost(self, cap: int | None = None) -> Cost:
+        """An average trial's cost when draws over `cap` multiply-adds are refused."""
+        kept = [m for m in self.madds if cap is None or m <= cap]
+        seconds, at, slope = self.line
+        per_image = seconds + slope * (sum(kept) / len(kept) - at)
+        return Cost(per_image * self.images, self.trial_seconds)
+
+    def caps(self) -> list[int | None]:
+        """The caps worth planning, largest first: none, then each costlier draw's multiply-
+        adds down to the costliest recipe's (a cap never refuses a recipe)."""
+        floor = max(self.madds[: self.recipes], default=min(self.madds))
+        costlier = {m for m in self.madds if floor <= m < max(self.madds)}
+        return [None, *sorted(costlier, reverse=True)]
 
 
 @dataclass(frozen=True)
@@ -118,58 +153,100 @@ def choose_plan(budget: float, cost: Cost, factor: int, spent: float = 0.0) -> P
     )
 
 
+def choose_capped_plan(
+    budget: float, pricing: Pricing, factor: int, spent: float = 0.0
+) -> tuple[Plan, int | None]:
+    """(plan, cost cap) for `budget`: the largest cap whose plan has rounds of
+    PLANNED_MIN_EPOCHS up to SEARCH_EPOCHS or more, else the one whose plan trains the most
+    epochs. Raises choose_plan's ConfigError when not even the recipes run one trial."""
+    plans = []
+    for cap in pricing.caps():
+        with contextlib.suppress(ConfigError):
+            plans.append((choose_plan(budget, pricing.cost(cap), factor, spent), cap))
+    if not plans:
+        choose_plan(budget, pricing.cost(pricing.caps()[-1]), factor, spent)  # raises
+    searching = [
+        (plan, cap)
+        for plan, cap in plans
+        if plan.min_epochs == PLANNED_MIN_EPOCHS and plan.max_epochs >= SEARCH_EPOCHS
+    ]
+    if searching:
+        return searching[0]
+    return max(plans, key=lambda planned: (planned[0].min_epochs, planned[0].max_epochs))
+
+
 def recorded_plan(config: SearchConfig) -> SearchConfig:
-    """A planning `config` with the epochs its run directory already recorded: a resumed
-    search goes on with the plan it started with (any other difference is the identity
-    check's to refuse)."""
+    """A planning `config` with the epochs (and, unless given, the cost cap) its run
+    directory already recorded: a resumed search goes on with the plan it started with (any
+    other difference is the identity check's to refuse)."""
     recorded = recorded_config(config) if config.plans_epochs else None
     if recorded is None or recorded.max_epochs is None:
         return config
     return dataclasses.replace(
-        config, max_epochs=recorded.max_epochs, min_epochs=recorded.min_epochs
+        config,
+        max_epochs=recorded.max_epochs,
+        min_epochs=recorded.min_epochs,
+        max_madds=config.max_madds if config.max_madds is not None else recorded.max_madds,
     )
 
 
 def plan_epochs(config: SearchConfig, data, space, log=None) -> SearchConfig:
-    """`config` with `max_epochs` and `min_epochs` planned from its time budget on `data`."""
+    """`config` with `max_epochs`, `min_epochs` and (unless given) `max_madds` planned from
+    its time budget on `data`."""
+    from tuning.engine.cost import format_madds
+
     start = time.perf_counter()
-    cost = measure_cost(config, data, space)
+    pricing = measure_pricing(config, data, space)
     calibration = time.perf_counter() - start
-    plan = choose_plan(config.time_budget, cost, config.factor, spent=calibration)
+    if config.max_madds is None:
+        plan, cap = choose_capped_plan(config.time_budget, pricing, config.factor, calibration)
+    else:
+        plan = choose_plan(config.time_budget, pricing.cost(), config.factor, calibration)
+        cap = config.max_madds
     if log:
+        planned_cap = config.max_madds is None and cap is not None
+        refused = f", models over {format_madds(cap)} multiply-adds refused" if planned_cap else ""
         log(
-            f"{plan.describe(config.time_budget)} (calibrated in {calibration:.0f} s: an "
-            f"average trial's epoch ~{cost.epoch_seconds:.0f} s on {len(data.train)} images)"
+            f"{plan.describe(config.time_budget)}{refused} (calibrated in {calibration:.0f} s: "
+            f"an average trial's epoch ~{pricing.cost(cap).epoch_seconds:.0f} s on "
+            f"{len(data.train)} images)"
         )
-    return dataclasses.replace(config, max_epochs=plan.max_epochs, min_epochs=plan.min_epochs)
+    return dataclasses.replace(
+        config, max_epochs=plan.max_epochs, min_epochs=plan.min_epochs, max_madds=cap
+    )
 
 
-def measure_cost(config: SearchConfig, data, space) -> Cost:
+def measure_pricing(config: SearchConfig, data, space) -> Pricing:
     """Times a few training steps of the cheapest and the costliest of CALIBRATION_DRAWS
-    configurations sampled from the space (recipes first, `--max-madds` respected), and prices
-    the draws' mean multiply-adds on the line through those two."""
+    configurations sampled from the space (recipes first, `--max-madds` respected): the line
+    through those two prices any mean of the draws' multiply-adds."""
     from tuning.engine.cost import multiply_adds
     from tuning.host.runtime import retracing_notices_hidden
 
-    models = sampled_models(config, space, data)
-    if config.max_madds is not None:
-        models = [m for m in models if multiply_adds(m) <= config.max_madds] or models[:1]
+    models, recipes = sampled_models(config, space, data)
     madds = [multiply_adds(m) for m in models]
+    if config.max_madds is not None:
+        kept = [i for i, m in enumerate(madds) if m <= config.max_madds] or [0]
+        recipes = sum(i < recipes for i in kept)
+        models, madds = [models[i] for i in kept], [madds[i] for i in kept]
     cheap, costly = madds.index(min(madds)), madds.index(max(madds))
     batch = min(config.batch_size, TIMED_BATCH)
     with retracing_notices_hidden():
         timed = {i: time_steps(models[i], data, batch) for i in {cheap, costly}}
     (per_cheap, trial_cheap), (per_costly, trial_costly) = timed[cheap], timed[costly]
     slope = 0.0 if costly == cheap else (per_costly - per_cheap) / (madds[costly] - madds[cheap])
-    slope = max(slope, 0.0)
-    mean_per_image = per_cheap + slope * (sum(madds) / len(madds) - madds[cheap])
-    images = len(data.train) + len(data.validation) / 3  # an inference step: a third of one
-    return Cost(mean_per_image * images, (trial_cheap + trial_costly) / 2)
+    return Pricing(
+        madds=tuple(madds),
+        recipes=recipes,
+        line=(per_cheap, madds[cheap], max(slope, 0.0)),
+        images=len(data.train) + len(data.validation) / 3,
+        trial_seconds=(trial_cheap + trial_costly) / 2,
+    )
 
 
-def sampled_models(config: SearchConfig, space, data) -> list:
-    """Compiled models of the space's recipes, then random draws, seeded by `config.seed`, for
-    `data`'s image side and classes."""
+def sampled_models(config: SearchConfig, space, data) -> tuple[list, int]:
+    """(compiled models of the space's recipes, then of random draws, seeded by `config.seed`,
+    for `data`'s image side and classes; how many are recipes)."""
     import copy
 
     import keras_tuner as kt
@@ -187,6 +264,7 @@ def sampled_models(config: SearchConfig, space, data) -> list:
     hypermodel.build(declared)  # declares every hyperparameter the file did not
     draws = [recipe_values(declared.space, r) for r in getattr(hypermodel, "recipes", {}).values()]
     draws = [d for d in draws if d is not None]
+    recipes = len(draws)
     seed = config.seed
     while len(draws) < CALIBRATION_DRAWS:
         draws.append({hp.name: hp.random_sample(seed + len(draws)) for hp in declared.space})
@@ -196,7 +274,7 @@ def sampled_models(config: SearchConfig, space, data) -> list:
         for name, value in values.items():
             hp.Fixed(name, value)
         models.append(hypermodel.build(hp))
-    return models
+    return models, recipes
 
 
 def time_steps(model, data, batch_size: int) -> tuple[float, float]:
