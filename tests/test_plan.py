@@ -56,22 +56,38 @@ def test_a_budget_too_short_for_one_trial_names_the_smallest_that_runs_one():
 
 
 # The draws of the default space on 32x32 images (recipes first): 49M, 11M, 11M, then random
-# draws of 2M to 555M multiply-adds; a second per image per 10G multiply-adds, 10 000 images.
+# draws of 2M to 555M multiply-adds; priced from three timed points, 10 000 images an epoch.
 PRICING = Pricing(
     madds=(49_000_000, 11_000_000, 11_000_000, 2_000_000, 106_000_000, 555_000_000, 3_000_000),
     recipes=3,
-    line=(0.0003, 2_000_000, 1e-10),
+    timed=((2_000_000, 0.0003), (49_000_000, 0.005), (555_000_000, 0.04)),
     images=10_000,
     trial_seconds=5,
 )
 
 
+def test_draws_are_priced_between_the_timed_points_and_a_plan_trains_the_recipes_first():
+    assert PRICING.epoch_seconds(49_000_000) == pytest.approx(50)
+    assert PRICING.epoch_seconds(11_000_000) == pytest.approx((0.0003 + 0.0047 * 9 / 47) * 1e4)
+    cost = PRICING.cost()
+    assert cost.per_epoch(1) == pytest.approx(50)  # the first trial is the first recipe
+    random = [PRICING.epoch_seconds(m) for m in (2e6, 106e6, 555e6, 3e6)]
+    assert cost.epoch_seconds == pytest.approx(sum(random) / 4)
+    assert cost.per_epoch(10) == pytest.approx(
+        (sum(cost.recipe_epoch_seconds) + 7 * sum(random) / 4) / 10
+    )
+    assert hyperband_plan(9, 3, 3, cost).seconds == pytest.approx(54 * cost.per_epoch(10) + 50)
+
+
 def test_a_cost_cap_prices_only_the_draws_under_it_and_never_refuses_a_recipe():
     assert PRICING.caps() == [None, 106_000_000, 49_000_000]
-    uncapped, capped = PRICING.cost().epoch_seconds, PRICING.cost(49_000_000).epoch_seconds
-    mean = sum(PRICING.madds) / 7
-    assert uncapped == pytest.approx((0.0003 + 1e-10 * (mean - 2e6)) * 10_000)
-    assert capped < PRICING.cost(106_000_000).epoch_seconds < uncapped
+    capped = PRICING.cost(49_000_000)
+    assert (
+        capped.epoch_seconds
+        < PRICING.cost(106_000_000).epoch_seconds
+        < PRICING.cost().epoch_seconds
+    )
+    assert capped.recipe_epoch_seconds == PRICING.cost().recipe_epoch_seconds
 
 
 def test_a_long_budget_plans_without_a_cap():
@@ -79,19 +95,19 @@ def test_a_long_budget_plans_without_a_cap():
     assert cap is None and plan.max_epochs >= SEARCH_EPOCHS
 
 
-def test_a_shorter_budget_caps_the_cost_at_the_largest_that_still_searches():
-    budget = 40 * 60
+@pytest.mark.parametrize("minutes, expected_cap", [(60, 106_000_000), (20, 49_000_000)])
+def test_a_shorter_budget_caps_the_cost_at_the_largest_that_still_searches(minutes, expected_cap):
+    budget = minutes * 60
     assert choose_plan(budget, PRICING.cost(), 3).max_epochs < SEARCH_EPOCHS  # uncapped: short
     plan, cap = choose_capped_plan(budget, PRICING, factor=3)
-    assert (plan.min_epochs, cap) == (PLANNED_MIN_EPOCHS, 106_000_000)
+    assert (plan.min_epochs, cap) == (PLANNED_MIN_EPOCHS, expected_cap)
     assert plan.max_epochs >= SEARCH_EPOCHS
 
 
-def test_a_budget_too_short_to_search_trains_the_recipes_for_the_most_epochs():
-    budget = 6 * 60
-    plan, cap = choose_capped_plan(budget, PRICING, factor=3)
-    assert cap == 49_000_000  # the costliest recipe's cost: the cheapest cap
-    assert plan == choose_plan(budget, PRICING.cost(cap), 3)
+def test_a_budget_that_trains_only_the_recipes_needs_no_cap():
+    plan, cap = choose_capped_plan(10 * 60, PRICING, factor=3)
+    assert cap is None and plan.trials <= PRICING.recipes
+    assert plan == choose_plan(10 * 60, PRICING.cost(), 3)
 
 
 def test_a_budget_too_short_for_the_recipes_names_the_smallest_that_runs_one():

@@ -3,10 +3,11 @@
 Left at a fixed `--max-epochs`, a short budget ends inside Hyperband's first bracket (its full-
 budget round never runs) and a long one ends with the plan done and time unused. So a `scratch`
 Hyperband search with `--time-budget` and no `--max-epochs` measures what an epoch of its space
-costs here (`measure_pricing`: a few training steps of its cheapest and costliest sampled models, a
-straight line through their seconds per image against their multiply-adds, averaged over
-sampled draws), then takes the largest `max_epochs` whose whole Hyperband iteration, by keras-
-tuner's own arithmetic, fills at most PLAN_SHARE of the budget. Its first rounds train
+costs here (`measure_pricing`: a few training steps of its cheapest and costliest sampled models
+and of its costliest recipe, other draws priced between them by their multiply-adds; a plan's
+first trials are the recipes, the rest priced as the mean draw), then takes the largest
+`max_epochs` whose whole Hyperband iteration, by keras-tuner's own arithmetic, fills at most
+PLAN_SHARE of the budget. Its first rounds train
 PLANNED_MIN_EPOCHS epochs where the budget allows it: on real CIFAR-100 a 1-epoch score hardly
 ranks configurations (benchmarks/README.md, "Recipes on real photos"). The plan is recorded as
 the search's `max_epochs` and `min_epochs`, so a resumed search goes on with the same plan.
@@ -44,30 +45,44 @@ TIMED_BATCH = 64  # at most: smaller batches cost a little more per image, so th
 @dataclass(frozen=True)
 class Cost:
     """What a trial of a space costs here: seconds per epoch (validation included) of an
-    average draw, and seconds per trial beside its epochs (building, tracing, checkpoints)."""
+    average random draw and of each recipe (the tuner's first draws), and seconds per trial
+    beside its epochs (building, tracing, checkpoints)."""
 
     epoch_seconds: float
     trial_seconds: float
+    recipe_epoch_seconds: tuple[float, ...] = ()
+
+    def per_epoch(self, trials: int) -> float:
+        """An epoch's mean seconds over a plan of `trials`: the recipes first, then draws."""
+        recipes = self.recipe_epoch_seconds[:trials]
+        return (sum(recipes) + (trials - len(recipes)) * self.epoch_seconds) / max(trials, 1)
 
 
 @dataclass(frozen=True)
 class Pricing:
     """What the calibration measured: the sampled draws' multiply-adds per image (the space's
-    recipes first), a line through the timed draws' seconds per image, the images of an epoch
-    (validation priced as a third: inference only) and the seconds per trial beside its epochs."""
+    recipes first), the timed draws' seconds per image (any other draw priced between them,
+    linearly in multiply-adds), the images of an epoch (validation priced as a third:
+    inference only) and the seconds per trial beside its epochs."""
 
     madds: tuple[int, ...]
     recipes: int
-    line: tuple[float, int, float]  # seconds per image at some multiply-adds, those, slope
+    timed: tuple[tuple[int, float], ...]  # (multiply-adds, seconds per image), ascending
     images: float
     trial_seconds: float
 
+    def epoch_seconds(self, madds: int) -> float:
+        import numpy as np
+
+        points, seconds = zip(*self.timed)
+        return float(np.interp(madds, points, seconds)) * self.images
+
     def cost(self, cap: int | None = None) -> Cost:
-        """An average trial's cost when draws over `cap` multiply-adds are refused."""
-        kept = [m for m in self.madds if cap is None or m <= cap]
-        seconds, at, slope = self.line
-        per_image = seconds + slope * (sum(kept) / len(kept) - at)
-        return Cost(per_image * self.images, self.trial_seconds)
+        """A trial's cost when draws over `cap` multiply-adds are refused."""
+        recipes = [self.epoch_seconds(m) for m in self.madds[: self.recipes]]
+        draws = [m for m in self.madds[self.recipes :] if cap is None or m <= cap]
+        random = [self.epoch_seconds(m) for m in draws] or recipes
+        return Cost(sum(random) / len(random), self.trial_seconds, tuple(recipes))
 
     def caps(self) -> list[int | None]:
         """The caps worth planning, largest first: none, then each costlier draw's multiply-
@@ -124,7 +139,7 @@ def hyperband_counts(max_epochs: int, min_epochs: int, factor: int) -> tuple[int
 def hyperband_plan(max_epochs: int, min_epochs: int, factor: int, cost: Cost) -> Plan:
     """One Hyperband iteration's brackets, trials, epochs and expected seconds."""
     trials, epochs, brackets = hyperband_counts(max_epochs, min_epochs, factor)
-    seconds = epochs * cost.epoch_seconds + trials * cost.trial_seconds
+    seconds = epochs * cost.per_epoch(trials) + trials * cost.trial_seconds
     return Plan(max_epochs, min_epochs, brackets, trials, epochs, seconds)
 
 
@@ -145,7 +160,7 @@ def choose_plan(budget: float, cost: Cost, factor: int, spent: float = 0.0) -> P
             return dataclasses.replace(fitting[-1], budget_for_planned_rounds=needed)
         if fitting:
             return fitting[-1]
-    one_trial = cost.epoch_seconds + cost.trial_seconds
+    one_trial = cost.per_epoch(1) + cost.trial_seconds
     raise ConfigError(
         f"{{time_budget}} {format_duration(budget)} cannot run one trial here: one epoch of "
         f"this space takes about {format_duration(one_trial)}, after {spent:.0f} s measuring it; "
@@ -208,8 +223,8 @@ def plan_epochs(config: SearchConfig, data, space, log=None) -> SearchConfig:
         refused = f", models over {format_madds(cap)} multiply-adds refused" if planned_cap else ""
         log(
             f"{plan.describe(config.time_budget)}{refused} (calibrated in {calibration:.0f} s: "
-            f"an average trial's epoch ~{pricing.cost(cap).epoch_seconds:.0f} s on "
-            f"{len(data.train)} images)"
+            f"an epoch ~{pricing.cost(cap).per_epoch(plan.trials):.0f} s on average over "
+            f"the plan's trials, {len(data.train)} images)"
         )
     return dataclasses.replace(
         config, max_epochs=plan.max_epochs, min_epochs=plan.min_epochs, max_madds=cap
@@ -218,8 +233,8 @@ def plan_epochs(config: SearchConfig, data, space, log=None) -> SearchConfig:
 
 def measure_pricing(config: SearchConfig, data, space) -> Pricing:
     """Times a few training steps of the cheapest and the costliest of CALIBRATION_DRAWS
-    configurations sampled from the space (recipes first, `--max-madds` respected): the line
-    through those two prices any mean of the draws' multiply-adds."""
+    configurations sampled from the space (recipes first, `--max-madds` respected), and of its
+    costliest recipe: the points through which every draw is priced."""
     from tuning.engine.cost import multiply_adds
     from tuning.host.runtime import retracing_notices_hidden
 
@@ -229,18 +244,18 @@ def measure_pricing(config: SearchConfig, data, space) -> Pricing:
         kept = [i for i, m in enumerate(madds) if m <= config.max_madds] or [0]
         recipes = sum(i < recipes for i in kept)
         models, madds = [models[i] for i in kept], [madds[i] for i in kept]
-    cheap, costly = madds.index(min(madds)), madds.index(max(madds))
+    picked = {madds.index(min(madds)), madds.index(max(madds))}
+    if recipes:  # a short plan's trials are the recipes: their cost is measured, not read off
+        picked.add(max(range(recipes), key=madds.__getitem__))
     batch = min(config.batch_size, TIMED_BATCH)
     with retracing_notices_hidden():
-        timed = {i: time_steps(models[i], data, batch) for i in {cheap, costly}}
-    (per_cheap, trial_cheap), (per_costly, trial_costly) = timed[cheap], timed[costly]
-    slope = 0.0 if costly == cheap else (per_costly - per_cheap) / (madds[costly] - madds[cheap])
+        timed = {i: time_steps(models[i], data, batch) for i in sorted(picked)}
     return Pricing(
         madds=tuple(madds),
         recipes=recipes,
-        line=(per_cheap, madds[cheap], max(slope, 0.0)),
+        timed=tuple(sorted((madds[i], per_image) for i, (per_image, _) in timed.items())),
         images=len(data.train) + len(data.validation) / 3,
-        trial_seconds=(trial_cheap + trial_costly) / 2,
+        trial_seconds=sum(trial for _, trial in timed.values()) / len(timed),
     )
 
 
