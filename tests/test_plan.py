@@ -155,3 +155,24 @@ def test_a_planned_search_records_its_plan_trains_its_rounds_and_resumes_with_it
         recorded["max_epochs"],
         recorded["min_epochs"],
     )
+
+
+def test_tensorflows_retracing_notice_is_dropped_and_its_other_warnings_kept():
+    import logging
+
+    from tuning.host.runtime import hide_retracing_notices, import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import tensorflow as tf
+
+    hide_retracing_notices()  # the planner's models, then every trial's, retrace in a row
+    seen = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    tf.get_logger().addHandler(handler)
+    try:
+        tf.get_logger().warning("5 out of the last 9 calls to f triggered tf.function retracing.")
+        tf.get_logger().warning("something else")
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert seen == ["something else"]

@@ -236,7 +236,7 @@ def measure_pricing(config: SearchConfig, data, space) -> Pricing:
     configurations sampled from the space (recipes first, `--max-madds` respected), and of its
     costliest recipe: the points through which every draw is priced."""
     from tuning.engine.cost import multiply_adds
-    from tuning.host.runtime import retracing_notices_hidden
+    from tuning.host.runtime import hide_retracing_notices
 
     models, recipes = sampled_models(config, space, data)
     madds = [multiply_adds(m) for m in models]
@@ -248,8 +248,8 @@ def measure_pricing(config: SearchConfig, data, space) -> Pricing:
     if recipes:  # a short plan's trials are the recipes: their cost is measured, not read off
         picked.add(max(range(recipes), key=madds.__getitem__))
     batch = min(config.batch_size, TIMED_BATCH)
-    with retracing_notices_hidden():
-        timed = {i: time_steps(models[i], data, batch) for i in sorted(picked)}
+    hide_retracing_notices()
+    timed = {i: time_steps(models[i], data, batch) for i in sorted(picked)}
     return Pricing(
         madds=tuple(madds),
         recipes=recipes,

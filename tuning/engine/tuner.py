@@ -183,8 +183,10 @@ def _prepare_keras(config: SearchConfig) -> None:
     import keras
 
     from tuning.host.internals import set_debug
+    from tuning.host.runtime import hide_retracing_notices
 
     set_debug(config.verbose >= 2)  # else a failed trial's traceback goes to trials.csv only
+    hide_retracing_notices()
     keras.utils.set_random_seed(config.seed)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import gc
 import logging
@@ -77,20 +76,20 @@ def import_tensorflow_quietly() -> None:
         os.close(saved)
 
 
-@contextlib.contextmanager
-def retracing_notices_hidden():
-    """Hides TensorFlow's "triggered tf.function retracing" warning while several models are
-    trained one after another: each model traces its own step functions, which is what the
-    warning counts, not a fault a user could act on."""
+class _RetracingNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def hide_retracing_notices() -> None:
+    """Drops TensorFlow's "triggered tf.function retracing" warning from its logger: a search
+    builds a model per trial (the planner several in a row), each tracing its own step
+    functions, which is what the warning counts, not a fault a user could act on."""
     import tensorflow as tf
 
     logger = tf.get_logger()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
+    if not any(isinstance(f, _RetracingNotice) for f in logger.filters):
+        logger.addFilter(_RetracingNotice())
 
 
 def forget_custom_gradients() -> int:
