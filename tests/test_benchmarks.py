@@ -7,12 +7,18 @@ import pytest
 from conftest import run_cli
 
 
+def run_benchmark(module: str, args: str, results, name: str):
+    """Runs `python -m benchmarks.MODULE ARGS --results RESULTS` and checks that it ended well;
+    returns its finished process and the one `NAME-<date>.json` it wrote."""
+    done = run_cli(*args.split(), "--results", results, module=f"benchmarks.{module}")
+    assert done.returncode == 0, done.stderr
+    [path] = results.glob(f"{name}-*.json")
+    return done, json.loads(path.read_text())
+
+
 @pytest.mark.slow
 def test_speed_benchmark_runs_and_writes_every_figure(tmp_path):
-    done = run_cli("--tiny", "--trials", "3", "--results", tmp_path, module="benchmarks.speed")
-    assert done.returncode == 0, done.stderr
-    [path] = tmp_path.glob("speed-tiny-*.json")
-    record = json.loads(path.read_text())
+    done, record = run_benchmark("speed", "--tiny --trials 3", tmp_path, "speed-tiny")
     results = record["results"]
     for name in ("feature_epoch", "finetune_block5_epoch"):
         assert results[name]["uncached_seconds"] > 0 and results[name]["cached_seconds"] > 0
@@ -28,14 +34,8 @@ def test_speed_benchmark_runs_and_writes_every_figure(tmp_path):
 
 @pytest.mark.slow
 def test_allocator_benchmark_compares_the_pool_with_malloc(tmp_path):
-    done = run_cli(
-        *"--rounds 1 --train-size 300 --val-size 100 --results".split(),
-        tmp_path,
-        module="benchmarks.allocator",
-    )
-    assert done.returncode == 0, done.stderr
-    [path] = tmp_path.glob("allocator-ab-*.json")
-    record = json.loads(path.read_text())
+    args = "--rounds 1 --train-size 300 --val-size 100"
+    _, record = run_benchmark("allocator", args, tmp_path, "allocator-ab")
     [pool], [lean] = record["runs"]["pool"], record["runs"]["lean"]
     assert pool["tensorflow_pool_in_use"] and not lean["tensorflow_pool_in_use"]
     for run in (pool, lean):
@@ -48,12 +48,8 @@ def test_allocator_benchmark_compares_the_pool_with_malloc(tmp_path):
 @pytest.mark.slow
 def test_memory_run_alone_is_saved_under_the_allocator_it_ran_with(tmp_path, monkeypatch):
     monkeypatch.setenv("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "0")
-    done = run_cli(
-        "--memory-only", "--tiny", "--trials", "2", "--results", tmp_path, module="benchmarks.speed"
-    )
-    assert done.returncode == 0, done.stderr
-    [path] = tmp_path.glob("memory-pool-tiny-*.json")
-    record = json.loads(path.read_text())
+    args = "--memory-only --tiny --trials 2"
+    _, record = run_benchmark("speed", args, tmp_path, "memory-pool-tiny")
     rss = record["results"]["rss_over_trials"]
     assert len(rss["rss_mb_between_trials"]) == 3 and rss["rss_mb_between_trials"][0] > 0
     assert "pool" in record["machine"]["allocator"]
@@ -64,17 +60,9 @@ def test_memory_run_alone_is_saved_under_the_allocator_it_ran_with(tmp_path, mon
 def test_onednn_benchmark_compares_tensorflows_choice_with_ours(tmp_path):
     from tuning.host.cpu import tensorflow_enables_onednn
 
-    done = run_cli(
-        *(
-            "--rounds 1 --scale 0.05 --epochs 1 --rows seed_scratch_cnn "
-            "vgg16_block5_trainable finetune_cached_epoch --results"
-        ).split(),
-        tmp_path,
-        module="benchmarks.onednn",
-    )
-    assert done.returncode == 0, done.stderr
-    [path] = tmp_path.glob("onednn-tiny-*.json")
-    record = json.loads(path.read_text())
+    args = "--rounds 1 --scale 0.05 --epochs 1 --rows seed_scratch_cnn "
+    args += "vgg16_block5_trainable finetune_cached_epoch"
+    _, record = run_benchmark("onednn", args, tmp_path, "onednn-tiny")
     [theirs], [ours] = record["runs"]["tensorflow"], record["runs"]["cifar_tune"]
     assert ours["onednn"] is True
     assert theirs["onednn"] is tensorflow_enables_onednn()
@@ -89,14 +77,8 @@ def test_onednn_benchmark_compares_tensorflows_choice_with_ours(tmp_path):
 def test_precision_benchmark_times_float32_against_auto(tmp_path):
     from tuning.host.precision import choose
 
-    done = run_cli(
-        *"--rounds 1 --scale 0.06 --epochs 1 --results".split(),
-        tmp_path,
-        module="benchmarks.precision",
-    )
-    assert done.returncode == 0, done.stderr
-    [path] = tmp_path.glob("precision-tiny-*.json")
-    record = json.loads(path.read_text())
+    args = "--rounds 1 --scale 0.06 --epochs 1"
+    _, record = run_benchmark("precision", args, tmp_path, "precision-tiny")
     [plain], [auto] = record["runs"]["float32"], record["runs"]["auto"]
     assert plain["policy"] == "float32" and auto["policy"] == choose("auto").policy
     for run in (plain, auto):
@@ -131,14 +113,8 @@ def test_the_readme_quick_start_is_the_benchmarked_command():
 
 @pytest.mark.slow
 def test_calibration_benchmark_prices_the_planners_two_models_against_their_steady_cost(tmp_path):
-    done = run_cli(
-        *"--data synthetic --train-size 600 --rounds 1 --steps 3 --results".split(),
-        tmp_path,
-        module="benchmarks.calibration",
-    )
-    assert done.returncode == 0, done.stderr
-    [path] = tmp_path.glob("calibration-*.json")
-    record = json.loads(path.read_text())
+    args = "--data synthetic --train-size 600 --rounds 1 --steps 3"
+    _, record = run_benchmark("calibration", args, tmp_path, "calibration")
     [(code, [run])] = record["runs"].items()
     assert run["planner"].startswith(code)  # the checkout's own planner was timed
     for model in ("cheap", "costly"):
@@ -149,17 +125,9 @@ def test_calibration_benchmark_prices_the_planners_two_models_against_their_stea
 
 @pytest.mark.slow
 def test_search_quality_takes_turns_within_the_budget_and_plots(tmp_path):
-    done = run_cli(
-        *"--minutes 0.6 --slice 8 --train-size 1000 --contenders seed plain --results".split(),
-        tmp_path,
-        "--name",
-        "quality-tiny",
-        module="benchmarks.search_quality",
-    )
-    assert done.returncode == 0, done.stderr
-    [path] = tmp_path.glob("quality-tiny-*.json")
-    assert path.with_suffix(".png").is_file()
-    record = json.loads(path.read_text())
+    args = "--minutes 0.6 --slice 8 --train-size 1000 --contenders seed plain --name quality-tiny"
+    _, record = run_benchmark("search_quality", args, tmp_path, "quality-tiny")
+    assert next(tmp_path.glob("quality-tiny-*.png")).is_file()
     plan = record["scratch_plan"]  # the planned search trains the plan's epochs
     planned = f"--max-epochs {plan['max_epochs']} --min-epochs {plan['min_epochs']}"
     assert planned in record["contenders"]["plain"]["command"]
