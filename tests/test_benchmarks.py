@@ -125,7 +125,8 @@ def test_calibration_benchmark_prices_the_planners_two_models_against_their_stea
 
 @pytest.mark.slow
 def test_search_quality_takes_turns_within_the_budget_and_plots(tmp_path):
-    args = "--minutes 0.6 --slice 8 --train-size 1000 --contenders seed plain --name quality-tiny"
+    # a minute: the planner's calibration (three models timed) takes 15-30 s of it
+    args = "--minutes 1 --slice 8 --train-size 1000 --contenders seed plain --name quality-tiny"
     _, record = run_benchmark("search_quality", args, tmp_path, "quality-tiny")
     assert next(tmp_path.glob("quality-tiny-*.png")).is_file()
     plan = record["scratch_plan"]  # the planned search trains the plan's epochs
@@ -133,9 +134,9 @@ def test_search_quality_takes_turns_within_the_budget_and_plots(tmp_path):
     assert planned in record["contenders"]["plain"]["command"]
     for name in ("seed", "plain"):
         result = record["contenders"][name]
-        assert result["minutes_run"] <= 0.6 + 0.05 and result["error"] is None
+        assert result["minutes_run"] <= 1 + 0.05 and result["error"] is None
         # a contender runs until the budget unless it ends by itself (all its rounds run)
-        assert result["minutes_run"] >= 0.6 or result["finished_before_budget"], result
+        assert result["minutes_run"] >= 1 or result["finished_before_budget"], result
         assert len(result["curve"]) >= 3  # turns, taken alternately
         bests = [b for _, b in result["curve"] if b is not None]
         assert bests == sorted(bests)
