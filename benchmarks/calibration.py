@@ -43,7 +43,7 @@ def main(argv=None) -> None:
         print(json.dumps(measure(args)))
         return
     codes = [str(Path(c).resolve()) for c in args.code or [ROOT]]
-    runs = alternate_rounds(codes, args.rounds, lambda code: _fresh(code, argv, args))
+    runs = alternate_rounds(codes, args.rounds, lambda code: _fresh(code, argv))
     ratios = {
         code: round(statistics.median(r["overpriced"] for r in results), 2)
         for code, results in runs.items()
@@ -65,7 +65,7 @@ def main(argv=None) -> None:
     save_result("calibration", record, Path(args.results))
 
 
-def _fresh(code: str, argv, args) -> dict:
+def _fresh(code: str, argv) -> dict:
     """One process whose `tuning` (and `benchmarks.machine`) come from `code`."""
     given = list(argv if argv is not None else sys.argv[1:])
     command = [sys.executable, str(Path(__file__).resolve()), *given, "--one"]
@@ -88,7 +88,7 @@ def measure(args) -> dict:
     )
     data = data_of(config)
     drawn = plan.sampled_models(config, None, data)
-    models = drawn[0] if isinstance(drawn, tuple) else drawn  # (models, recipes) since 2026-12-03
+    models = drawn[0] if isinstance(drawn, tuple) else drawn  # older checkouts: the models alone
     madds = [multiply_adds(m) for m in models]
     picked = {"cheap": madds.index(min(madds)), "costly": madds.index(max(madds))}
     batch = min(config.batch_size, plan.TIMED_BATCH)

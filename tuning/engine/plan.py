@@ -178,8 +178,9 @@ def choose_capped_plan(
     for cap in pricing.caps():
         with contextlib.suppress(ConfigError):
             plans.append((choose_plan(budget, pricing.cost(cap), factor, spent), cap))
-    if not plans:
-        choose_plan(budget, pricing.cost(pricing.caps()[-1]), factor, spent)  # raises
+    if not plans:  # not even under the cheapest cap: choose_plan's error names what would do
+        cheapest = pricing.caps()[-1]
+        return choose_plan(budget, pricing.cost(cheapest), factor, spent), cheapest
     searching = [
         (plan, cap)
         for plan, cap in plans
@@ -298,7 +299,7 @@ def time_steps(model, data, batch_size: int) -> tuple[float, float]:
 
     A step is timed between batch ends inside one `fit`, after WARM_STEPS: a `fit`'s own set-up
     and the first steps' one-off work would otherwise be priced as every image's cost
-    (benchmarks/README.md, "The planner's calibration")."""
+    (benchmarks/README.md, "Your own pictures: CIFAR-10 as class folders")."""
     import keras
     import numpy as np
 
