@@ -22,9 +22,8 @@ def test_cut_points_shrink_toward_the_output_and_name_real_layers(name):
     assert sides == sorted(sides) and sides[0] < sides[-1]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("backbone", ["resnet50", "mobilenetv2"])
-@pytest.mark.parametrize("method", ["feature", "finetune"])
+@pytest.mark.slow  # each backbone and each method once: the other pairs re-prove the same path
+@pytest.mark.parametrize("method, backbone", [("feature", "resnet50"), ("finetune", "mobilenetv2")])
 def test_search_and_report_with_another_backbone(tmp_path, method, backbone):
     done = run_cli("search", "--method", method, "--backbone", backbone, *TINY, "--out", tmp_path)
     assert done.returncode == 0, done.stderr
