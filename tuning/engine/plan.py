@@ -103,11 +103,15 @@ class Plan:
     # Set when the budget forced 1-epoch first rounds: the budget whose plan has first rounds
     # of PLANNED_MIN_EPOCHS, said on the plan's line since such a short search ranks poorly.
     budget_for_planned_rounds: float | None = None
+    # The epochs of the shortest first round keras-tuner runs: at least min_epochs, more where
+    # its rungs (max_epochs divided by powers of the factor, rounded up) land above it.
+    first_epochs: int | None = None
 
     def describe(self, budget: float) -> str:
         line = (
             f"budget {format_duration(budget)}: Hyperband over {self.max_epochs} epochs "
-            f"(first rounds {self.min_epochs}), {self.brackets} brackets, {self.trials} trials, "
+            f"(first rounds {self.first_epochs or self.min_epochs}), {self.brackets} brackets, "
+            f"{self.trials} trials, "
             f"planned {format_duration(self.seconds)}"
         )
         if self.budget_for_planned_rounds is not None:
@@ -119,9 +123,9 @@ class Plan:
         return line
 
 
-def hyperband_counts(max_epochs: int, min_epochs: int, factor: int) -> tuple[int, int, int]:
-    """(trials, epochs, brackets) of one Hyperband iteration, by keras-tuner's own arithmetic;
-    a promoted trial counts only the epochs it adds."""
+def hyperband_counts(max_epochs: int, min_epochs: int, factor: int) -> tuple[int, int, int, int]:
+    """(trials, epochs, brackets, the shortest first round's epochs) of one Hyperband iteration,
+    by keras-tuner's own arithmetic; a promoted trial counts only the epochs it adds."""
     import keras_tuner as kt
 
     from tuning.host.internals import hyperband_rounds, set_min_epochs
@@ -133,14 +137,15 @@ def hyperband_counts(max_epochs: int, min_epochs: int, factor: int) -> tuple[int
     rounds = list(hyperband_rounds(oracle))
     trials = sum(size for size, _, _ in rounds)
     epochs = sum(size * (last - first) for size, first, last in rounds)
-    return trials, epochs, sum(first == 0 for _, first, _ in rounds)
+    fresh = [last for _, first, last in rounds if first == 0]
+    return trials, epochs, len(fresh), min(fresh)
 
 
 def hyperband_plan(max_epochs: int, min_epochs: int, factor: int, cost: Cost) -> Plan:
     """One Hyperband iteration's brackets, trials, epochs and expected seconds."""
-    trials, epochs, brackets = hyperband_counts(max_epochs, min_epochs, factor)
+    trials, epochs, brackets, first = hyperband_counts(max_epochs, min_epochs, factor)
     seconds = epochs * cost.per_epoch(trials) + trials * cost.trial_seconds
-    return Plan(max_epochs, min_epochs, brackets, trials, epochs, seconds)
+    return Plan(max_epochs, min_epochs, brackets, trials, epochs, seconds, first_epochs=first)
 
 
 def choose_plan(budget: float, cost: Cost, factor: int, spent: float = 0.0) -> Plan:
