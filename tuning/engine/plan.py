@@ -100,19 +100,18 @@ class Plan:
     trials: int
     epochs: int  # epochs over all trials, promoted trials counting only the epochs they add
     seconds: float
+    # The epochs of the shortest first round keras-tuner runs: at least min_epochs, more where
+    # its rungs (max_epochs divided by powers of the factor, rounded up) land above it.
+    first_epochs: int
     # Set when the budget forced 1-epoch first rounds: the budget whose plan has first rounds
     # of PLANNED_MIN_EPOCHS, said on the plan's line since such a short search ranks poorly.
     budget_for_planned_rounds: float | None = None
-    # The epochs of the shortest first round keras-tuner runs: at least min_epochs, more where
-    # its rungs (max_epochs divided by powers of the factor, rounded up) land above it.
-    first_epochs: int | None = None
 
     def describe(self, budget: float) -> str:
         line = (
             f"budget {format_duration(budget)}: Hyperband over {self.max_epochs} epochs "
-            f"(first rounds {self.first_epochs or self.min_epochs}), {self.brackets} brackets, "
-            f"{self.trials} trials, "
-            f"planned {format_duration(self.seconds)}"
+            f"(first rounds {self.first_epochs}), {self.brackets} brackets, {self.trials} "
+            f"trials, planned {format_duration(self.seconds)}"
         )
         if self.budget_for_planned_rounds is not None:
             line += (
@@ -145,7 +144,7 @@ def hyperband_plan(max_epochs: int, min_epochs: int, factor: int, cost: Cost) ->
     """One Hyperband iteration's brackets, trials, epochs and expected seconds."""
     trials, epochs, brackets, first = hyperband_counts(max_epochs, min_epochs, factor)
     seconds = epochs * cost.per_epoch(trials) + trials * cost.trial_seconds
-    return Plan(max_epochs, min_epochs, brackets, trials, epochs, seconds, first_epochs=first)
+    return Plan(max_epochs, min_epochs, brackets, trials, epochs, seconds, first)
 
 
 def choose_plan(budget: float, cost: Cost, factor: int, spent: float = 0.0) -> Plan:
