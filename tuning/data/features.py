@@ -170,9 +170,7 @@ class FeatureCache:
         with contextlib.ExitStack() as stack:  # every file renamed into place, or none
             tmps = [stack.enter_context(atomic_path(path)) for path in paths]
             out = [
-                np.lib.format.open_memmap(
-                    tmp, mode="w+", dtype=np.float32, shape=(len(images), *self.shape(layer))
-                )
+                stack.enter_context(_NpyWriter(tmp, (len(images), *self.shape(layer))))
                 for tmp, layer in zip(tmps, layers)
             ]
             for first in range(0, len(images), CHUNK):
@@ -181,17 +179,14 @@ class FeatureCache:
                 results = extractor.predict(
                     chunk.astype(np.float32), batch_size=EXTRACT_BATCH, verbose=0
                 )
-                for array, result in zip(out, results if len(layers) > 1 else [results]):
-                    array[first : first + len(chunk)] = result
+                for writer, result in zip(out, results if len(layers) > 1 else [results]):
+                    writer.append(result)
                 if log:
                     done, spent = first + len(chunk), time.perf_counter() - start
                     log(
                         f"caching {what}: {done}/{len(images)}, {spent:.0f} s, "
                         f"ETA {spent / done * (len(images) - done):.0f} s"
                     )
-            for array in out:
-                array.flush()
-            del out
 
     def _load(self, path: Path) -> np.ndarray:
         return np.load(path, mmap_mode="r", allow_pickle=False)
@@ -217,6 +212,33 @@ class FeatureCache:
                 f"{free / 1e9:.1f} GB are free: set CIFAR_TUNE_CACHE to a larger disk,"
                 f" lower --input-size or pass --no-cache"
             )
+
+
+class _NpyWriter:
+    """A float32 `.npy` file written row block by row block, in order.
+
+    Not a memory map: the pages of a mapped file a process writes count as its resident memory
+    until the kernel writes them back (2.7 GB while a full-size `finetune` cache was built);
+    written with `write`, they are the page cache's.
+    """
+
+    def __init__(self, path: Path, shape: tuple):
+        self.path, self.shape, self.rows = path, shape, 0
+        self._file = open(path, "wb")
+        header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(self._file, header)
+
+    def append(self, rows: np.ndarray) -> None:
+        self._file.write(memoryview(np.ascontiguousarray(rows, dtype="<f4")))
+        self.rows += len(rows)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, *_):
+        self._file.close()
+        if kind is None and self.rows != self.shape[0]:
+            raise ValueError(f"{self.path}: {self.rows} rows written of {self.shape[0]}")
 
 
 class RowReader:
