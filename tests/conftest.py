@@ -9,6 +9,24 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
+REPORT_FILES = (
+    "metrics.json",
+    "classification_report.txt",
+    "classification_report.csv",
+    "coarse_classification_report.txt",
+    "coarse_classification_report.csv",
+    "curves.png",
+    "confusion_coarse.png",
+    "confusion_fine.png",
+    "per_class_f1.png",
+    "examples.png",
+    "gradcam.png",
+    "predictions.csv",
+    "history.csv",
+    "model.keras",
+    "class_names.json",
+    "index.html",
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -77,6 +95,23 @@ def start_cli(*args, log: Path, module="tuning") -> subprocess.Popen:
             stderr=subprocess.STDOUT,
             env=os.environ.copy(),
         )
+
+
+def predicts_as_reported(report: Path) -> None:
+    """The report's model, reloaded safely, predicts the synthetic test images' first 64 as its
+    predictions.csv says."""
+    import keras
+    import numpy as np
+    import pandas as pd
+
+    import search_spaces  # noqa: F401  (registers the custom layers)
+    from tuning.data.sources import read_split
+
+    model = keras.saving.load_model(report / "model.keras", safe_mode=True)
+    test = read_split("synthetic", "test")
+    predicted = model.predict(test.images[:64].astype("float32"), verbose=0).argmax(axis=1)
+    expected = pd.read_csv(report / "predictions.csv").predicted.to_numpy()[:64]
+    np.testing.assert_array_equal(predicted, expected)
 
 
 def free_port() -> int:

@@ -2,8 +2,9 @@
 
 import json
 
+import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import REPORT_FILES, predicts_as_reported, run_cli
 
 from search_spaces.backbones import BACKBONES, load_base
 
@@ -23,8 +24,14 @@ def test_cut_points_shrink_toward_the_output_and_name_real_layers(name):
 
 
 @pytest.mark.slow  # each backbone and each method once: the other pairs re-prove the same path
-@pytest.mark.parametrize("method, backbone", [("feature", "resnet50"), ("finetune", "mobilenetv2")])
-def test_search_and_report_with_another_backbone(tmp_path, method, backbone):
+@pytest.mark.parametrize(
+    "method, backbone, label",
+    [
+        ("feature", "resnet50", "Feature extraction (ResNet-50)"),
+        ("finetune", "mobilenetv2", "Transfer learning + fine-tuning (MobileNetV2)"),
+    ],
+)
+def test_search_and_report_with_another_backbone(tmp_path, method, backbone, label):
     done = run_cli("search", "--method", method, "--backbone", backbone, *TINY, "--out", tmp_path)
     assert done.returncode == 0, done.stderr
     config = json.loads((tmp_path / method / "search_config.json").read_text())
@@ -32,9 +39,14 @@ def test_search_and_report_with_another_backbone(tmp_path, method, backbone):
     done = run_cli("--method", method, "--out", tmp_path, "--epochs", "1", module="reports")
     assert done.returncode == 0, done.stderr
     report = tmp_path / method / "report"
+    assert sorted(p.name for p in report.iterdir()) == sorted(REPORT_FILES)
     assert (report / "gradcam.png").stat().st_size > 10_000
     assert "src='gradcam.png'" in (report / "index.html").read_text()
     assert json.loads((report / "metrics.json").read_text())["test_accuracy"] >= 0
+    predicts_as_reported(report)
+    done = run_cli("summary", "--out", tmp_path, module="reports")
+    assert done.returncode == 0, done.stderr
+    assert label in set(pd.read_csv(tmp_path / "summary.csv").method)
 
 
 def test_the_command_line_offers_exactly_the_backbones_the_search_spaces_have():

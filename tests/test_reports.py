@@ -7,60 +7,25 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli, tree_digest
+from conftest import REPORT_FILES, predicts_as_reported, run_cli, tree_digest
 
-FILES = (
-    "metrics.json",
-    "classification_report.txt",
-    "classification_report.csv",
-    "coarse_classification_report.txt",
-    "coarse_classification_report.csv",
-    "curves.png",
-    "confusion_coarse.png",
-    "confusion_fine.png",
-    "per_class_f1.png",
-    "examples.png",
-    "gradcam.png",
-    "predictions.csv",
-    "history.csv",
-    "model.keras",
-    "class_names.json",
-    "index.html",
-)
 TEST_IMAGES = 10_000
 
 
-def _report(runs, *methods):
-    """`python -m reports` for each method, each in a fresh process, then the summary."""
-    for method in methods:
-        done = run_cli("--method", method, "--out", runs, "--epochs", "1", module="reports")
-        assert done.returncode == 0, done.stderr
-        assert "test accuracy" in done.stdout
+@pytest.fixture(scope="session")
+def reported(runs):
+    """The scratch search reported (tested on all 10,000 images), then the summary."""
+    done = run_cli("--method", "scratch", "--out", runs, "--epochs", "1", module="reports")
+    assert done.returncode == 0, done.stderr
+    assert "test accuracy" in done.stdout
     done = run_cli("summary", "--out", runs, module="reports")
     assert done.returncode == 0, done.stderr
     return runs
 
 
-@pytest.fixture(scope="session")
-def reported(runs):
-    """The scratch search reported (the default suite's; testing 10,000 images per method)."""
-    return _report(runs, "scratch")
-
-
-@pytest.fixture(scope="session")
-def reported_all(reported):
-    """Every method reported (the slow suite's)."""
-    return _report(reported, "feature", "finetune")
-
-
-BACKBONE_METHODS = [pytest.param(m, marks=pytest.mark.slow) for m in ("feature", "finetune")]
-
-
-@pytest.mark.parametrize("method", ["scratch", *BACKBONE_METHODS])
-def test_report_writes_every_file_and_its_numbers_add_up(request, method):
-    folder = request.getfixturevalue("reported_all" if method != "scratch" else "reported")
-    folder = folder / method / "report"
-    assert sorted(p.name for p in folder.iterdir()) == sorted(FILES)
+def test_report_writes_every_file_and_its_numbers_add_up(reported):
+    folder = reported / "scratch" / "report"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(REPORT_FILES)
     metrics = json.loads((folder / "metrics.json").read_text())
     predictions = pd.read_csv(folder / "predictions.csv")
     assert len(predictions) == TEST_IMAGES == metrics["test_images"]
@@ -85,37 +50,23 @@ def test_report_writes_every_file_and_its_numbers_add_up(request, method):
     ):
         assert key in metrics
     page = (folder / "index.html").read_text()
-    assert all(f"src='{png}'" in page for png in FILES if png.endswith(".png"))
+    assert all(f"src='{png}'" in page for png in REPORT_FILES if png.endswith(".png"))
 
 
-@pytest.mark.parametrize("method", ["scratch", *BACKBONE_METHODS])
-def test_reported_model_reloads_and_predicts_as_reported(request, method):
-    import keras
-
-    import search_spaces  # noqa: F401  (registers the custom layers)
-    from tuning.data.sources import read_split
-
-    reported = request.getfixturevalue("reported_all" if method != "scratch" else "reported")
-    folder = reported / method / "report"
-    model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
-    test = read_split("synthetic", "test")
-    predicted = model.predict(test.images[:64].astype("float32"), verbose=0).argmax(axis=1)
-    expected = pd.read_csv(folder / "predictions.csv").predicted.to_numpy()[:64]
-    np.testing.assert_array_equal(predicted, expected)
+def test_reported_model_reloads_and_predicts_as_reported(reported):
+    predicts_as_reported(reported / "scratch" / "report")
 
 
-@pytest.mark.slow  # reports all three methods
-def test_summary_puts_the_methods_beside_the_seed_write_up(reported_all):
-    reported = reported_all
+def test_summary_puts_the_methods_beside_the_seed_write_up(reported):
+    # the backbone methods' labels: tests/test_backbones.py
     table = pd.read_csv(reported / "summary.csv")
-    for label in (
-        "CNN from scratch",
-        "Feature extraction (VGG-16)",
-        "Transfer learning + fine-tuning (VGG-16)",
-    ):
-        assert label in set(table.method)
-        assert f"{label} (seed write-up, published)" in set(table.method)
+    assert "CNN from scratch" in set(table.method)
     published = table[table.method.str.contains("published")]
+    assert list(published.method) == [
+        "CNN from scratch (seed write-up, published)",
+        "Feature extraction (VGG-16) (seed write-up, published)",
+        "Transfer learning + fine-tuning (VGG-16) (seed write-up, published)",
+    ]
     assert sorted(published["test accuracy"].round(3)) == [0.401, 0.478, 0.575]
     ours = table[~table.method.str.contains("published")]
     assert ours.data.str.startswith("synthetic").all() and (ours.trials == 2).all()
