@@ -50,13 +50,13 @@ def test_averages_count_only_the_classes_the_test_data_holds():
 
 
 @pytest.mark.slow
-def test_a_small_dataset_searches_reports_and_predicts_with_default_flags(tmp_path):
+def test_a_small_dataset_searches_reports_and_predicts(tmp_path):
     from PIL import Image
 
     path = _small_set(tmp_path / "small.npz")
     out = tmp_path / "runs"
     done = run_cli(
-        "search", "--method", "scratch", "--data", path, "--max-madds", "25M", "--out", out
+        *"search --method scratch --max-madds 25M --max-epochs 2 --data".split(), path, "--out", out
     )
     assert done.returncode == 0, done.stderr
     assert "450 train / 150 validation images, 10 of the 100 classes" in done.stdout
