@@ -1,6 +1,7 @@
 """Crashes, interrupts, concurrent runs and full disks never cost a finished trial."""
 
 import errno
+import functools
 import json
 import os
 import signal
@@ -39,7 +40,8 @@ def _start(out: Path, command=QUICK) -> subprocess.Popen:
 def _wait_for(condition, process, timeout=300):
     deadline = time.monotonic() + timeout
     while not condition():
-        assert process.poll() is None, "the search ended before the kill point"
+        if process.poll() is not None:
+            raise AssertionError(f"the search ended before the kill point: {process.stderr.read()}")
         assert time.monotonic() < deadline, "kill point never reached"
         time.sleep(0.05)
 
@@ -54,13 +56,21 @@ def _completed(run_dir: Path) -> dict:
     return records
 
 
+def _holds_lock(run_dir: Path, process: subprocess.Popen) -> bool:
+    """Whether `process` has written its lock (not a killed search's lock left behind)."""
+    try:
+        return json.loads((run_dir / ".search.lock").read_text())["pid"] == process.pid
+    except (OSError, ValueError, KeyError):  # not there, or being written
+        return False
+
+
 def _trials(run_dir: Path) -> int:
     path = run_dir / "trials.csv"
     return len(pd.read_csv(path)) if path.exists() else 0
 
 
 @pytest.mark.slow
-def test_sigkill_at_several_points_keeps_completed_trials(tmp_path):
+def test_sigkill_at_several_points_keeps_completed_trials_and_the_lock_is_taken_over(tmp_path):
     reference = run_cli(*QUICK, "--out", tmp_path / "whole")
     assert reference.returncode == 0, reference.stderr
     expected = len(pd.read_csv(tmp_path / "whole" / "scratch" / "trials.csv"))
@@ -74,6 +84,12 @@ def test_sigkill_at_several_points_keeps_completed_trials(tmp_path):
     kept = {}
     for point in kill_points:
         process = _start(tmp_path / "killed")
+        if point is kill_points[1]:  # while it runs, a second search on its folder is refused
+            _wait_for(functools.partial(_holds_lock, run_dir, process), process)
+            second = run_cli(*QUICK, "--out", tmp_path / "killed")
+            assert second.returncode == 2, second.stderr
+            assert f"PID {process.pid}" in second.stderr
+            assert len(second.stderr.strip().splitlines()) == 1
         _wait_for(point, process)
         if point is kill_points[2]:
             time.sleep(1.0)  # inside a trial's training
@@ -84,7 +100,7 @@ def test_sigkill_at_several_points_keeps_completed_trials(tmp_path):
         kept = before
     final = run_cli(*QUICK, "--out", tmp_path / "killed")
     assert final.returncode == 0, final.stderr
-    assert "taking over the lock" in final.stderr
+    assert f"taking over the lock of {run_dir} from PID {process.pid}" in final.stderr
     after = _completed(run_dir)
     assert {k: after[k] for k in kept} == kept
     assert len(pd.read_csv(run_dir / "trials.csv")) == expected
@@ -188,20 +204,6 @@ def test_a_swallowed_ctrl_c_still_ends_the_command_within_seconds(tmp_path):
     assert time.monotonic() - sent < 5
     assert process.returncode == 130 and stderr.strip() == "stopped; run it again"
     assert marker.read_text() == "cleaned"
-
-
-@pytest.mark.slow
-def test_second_search_refuses_then_takes_over_after_kill_9(tmp_path):
-    first = _start(tmp_path)
-    _wait_for(lambda: (tmp_path / "scratch" / ".search.lock").exists(), first)
-    second = run_cli(*QUICK, "--out", tmp_path)
-    assert second.returncode == 2
-    assert f"PID {first.pid}" in second.stderr and len(second.stderr.strip().splitlines()) == 1
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    third = run_cli(*QUICK, "--out", tmp_path)
-    assert third.returncode == 0, third.stderr
-    assert f"taking over the lock of {tmp_path / 'scratch'} from PID {first.pid}" in third.stderr
 
 
 def test_out_that_is_a_file_is_a_usage_error(tmp_path):
