@@ -304,12 +304,10 @@ def contender_command(name: str, folder: Path, args) -> list[str] | None:
 def plan_search(args) -> dict:
     """The Hyperband epochs a `scratch --time-budget` search of `args.minutes` would plan on
     this machine (the default space, this benchmark's split and cost cap)."""
-    import time
-
     from tuning.config import SearchConfig
     from tuning.data.sources import load_search_data
     from tuning.engine.cost import parse_madds
-    from tuning.engine.plan import choose_plan, measure_pricing
+    from tuning.engine.plan import measured_plan
 
     config = SearchConfig(
         method="scratch",
@@ -322,16 +320,13 @@ def plan_search(args) -> dict:
         time_budget=args.minutes * 60,
     )
     data = load_search_data(config.data, config.val_size, config.train_size, config.seed)
-    start = time.perf_counter()
-    cost = measure_pricing(config, data, None).cost()
-    spent = time.perf_counter() - start
-    plan = choose_plan(config.time_budget, cost, FACTOR, spent=spent)
+    plan, _, pricing, spent = measured_plan(config, data, None)
     return {
         "max_epochs": plan.max_epochs,
         "min_epochs": plan.min_epochs,
         "calibration_seconds": round(spent, 1),
         "line": plan.describe(config.time_budget),
-        "epoch_seconds": round(cost.epoch_seconds, 1),
+        "epoch_seconds": round(pricing.cost().epoch_seconds, 1),
     }
 
 

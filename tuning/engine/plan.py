@@ -215,14 +215,7 @@ def plan_epochs(config: SearchConfig, data, space, log=None) -> SearchConfig:
     its time budget on `data`."""
     from tuning.engine.cost import format_madds
 
-    start = time.perf_counter()
-    pricing = measure_pricing(config, data, space)
-    calibration = time.perf_counter() - start
-    if config.max_madds is None:
-        plan, cap = choose_capped_plan(config.time_budget, pricing, config.factor, calibration)
-    else:
-        plan = choose_plan(config.time_budget, pricing.cost(), config.factor, calibration)
-        cap = config.max_madds
+    plan, cap, pricing, calibration = measured_plan(config, data, space)
     if log:
         planned_cap = config.max_madds is None and cap is not None
         refused = f", models over {format_madds(cap)} multiply-adds refused" if planned_cap else ""
@@ -234,6 +227,19 @@ def plan_epochs(config: SearchConfig, data, space, log=None) -> SearchConfig:
     return dataclasses.replace(
         config, max_epochs=plan.max_epochs, min_epochs=plan.min_epochs, max_madds=cap
     )
+
+
+def measured_plan(config: SearchConfig, data, space) -> tuple[Plan, int | None, Pricing, float]:
+    """(the plan, the cost cap: `--max-madds` or planned, the pricing, the seconds measuring it)
+    for `config`'s time budget on this machine."""
+    start = time.perf_counter()
+    pricing = measure_pricing(config, data, space)
+    calibration = time.perf_counter() - start
+    if config.max_madds is None:
+        plan, cap = choose_capped_plan(config.time_budget, pricing, config.factor, calibration)
+        return plan, cap, pricing, calibration
+    plan = choose_plan(config.time_budget, pricing.cost(), config.factor, calibration)
+    return plan, config.max_madds, pricing, calibration
 
 
 def measure_pricing(config: SearchConfig, data, space) -> Pricing:
