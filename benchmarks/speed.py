@@ -127,8 +127,9 @@ def cached_vs_uncached(method: str, values: dict, data, seed: int, cache_root: P
     }
 
 
-def feature_cache(method: str, data, seed: int, cache_root: Path):
-    """The benchmark's VGG-16 (random weights cost what ImageNet's do) and its prepared cache.
+def feature_cache(method: str, data, seed: int, cache_root: Path, held_bytes: int | None = None):
+    """The benchmark's VGG-16 (random weights cost what ImageNet's do) and its prepared cache
+    (`held_bytes`: FeatureCache's, by default the search's).
 
     The weights come from `seed`, so another process finds the same cache under `cache_root`.
     """
@@ -136,11 +137,19 @@ def feature_cache(method: str, data, seed: int, cache_root: Path):
 
     from search_spaces import load_base
     from search_spaces.backbones import cut_layer
-    from tuning.data.features import FeatureCache
+    from tuning.data.features import HELD_BYTES, FeatureCache
 
     keras.utils.set_random_seed(seed)
     backbone = load_base("vgg16", "none", 32)
-    features = FeatureCache(backbone, 32, data, 128, seed, root=cache_root / method)
+    features = FeatureCache(
+        backbone,
+        32,
+        data,
+        128,
+        seed,
+        root=cache_root / method,
+        held_bytes=HELD_BYTES if held_bytes is None else held_bytes,
+    )
     layers = [cut_layer("vgg16", units) for units in ((0, 1) if method == "finetune" else (0,))]
     return features, features.prepare(layers) or 0.0
 
