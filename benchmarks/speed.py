@@ -168,7 +168,9 @@ def epoch_seconds(method: str, hp, data, seed: int, cache, timed: int = 1):
     model = hypermodel.build(hp)
     timer = EpochTimer()
     args, kwargs = fit_data(hypermodel, data, 128, seed)
-    hypermodel.fit(hp, model, *args, **kwargs, epochs=1 + timed, callbacks=[timer], verbose=0)
+    hypermodel.fit(
+        hp, model, *args, **kwargs, epochs=1 + timed, callbacks=[timer], verbose=0, shuffle=False
+    )  # as the search: its datasets shuffle themselves
     return timer.seconds[-1] if timed == 1 else timer.seconds[1:]
 
 
