@@ -3,13 +3,14 @@
     python -m benchmarks.cache_reads        # 45,000 training + 5,000 validation synthetic images
 
 A view over `HELD_BYTES` (256 MB) is read batch by batch from its `.npy` file (`RowReader`)
-instead of held as a tensor, to keep a full-size search's memory flat. This times what that costs
-(every view held, against every view read per batch, whatever its size):
-the speed benchmark's `finetune` model (VGG-16's block5 unfrozen, trained from the cached block4
-activations: 2 views of 369 MB at full size), its epochs 2 to 1 + `--epochs` (the first
-includes tracing), with the views held and streamed, in one process, taken in turn
-(`alternate_rounds`: successive epochs here vary by up to 40%). The cache is built first, once.
-Prints the medians and writes `benchmarks/results/cache-reads-<date>.json`.
+instead of held as a tensor, to keep a full-size search's memory flat. This times what that
+costs on the speed benchmark's `finetune` model (VGG-16's block5 unfrozen, trained from the
+cached block4 activations: 2 views of 369 MB at full size): its epochs 2 to 1 + `--epochs` (the
+first includes tracing) with every view held, and with every view read per batch whatever its
+size, in one process, taken in turn (`alternate_rounds`: successive epochs here vary by up to
+40%). Each turn makes its own cache object over the files built once at the start, so no turn
+holds the other's tensors. Prints the medians and writes
+`benchmarks/results/cache-reads-<date>.json`.
 """
 
 from __future__ import annotations
