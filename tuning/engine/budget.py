@@ -1,11 +1,13 @@
 """`--time-budget`: a wall-clock limit on a search, kept across the runs that resume it.
 
 Like Optuna's `timeout` and Ray Tune's `time_budget_s`: once the budget is spent no trial starts,
-and the running one stops at its next epoch end and is recorded as it ended (keras-tuner scores
-it by its best epoch so far). The time spent is saved in the run directory (`search_time.json`)
-at every trial end and when the search stops, so running the same command again with a larger
-budget resumes with what is left. A run stopped by Ctrl-C loses the time of its unfinished trial
-from that sum (it is saved at trial ends).
+and the running one stops at its next batch end; Keras then validates what it trained of that
+epoch and the trial is recorded as it ended (keras-tuner scores it by its best epoch so far), so
+a search ends a validation pass and the winner's export after its budget. A run's time counts
+from the moment it began (reading the data and planning count). The time spent is saved in the
+run directory (`search_time.json`) at every trial end and when the search stops, so running the
+same command again with a larger budget resumes with what is left. A run stopped by Ctrl-C loses
+the time of its unfinished trial from that sum (it is saved at trial ends).
 """
 
 from __future__ import annotations
@@ -62,12 +64,16 @@ def format_duration(seconds: float) -> str:
 
 
 class SearchClock:
-    """Seconds a search has spent, over every run of it, against an optional budget."""
+    """Seconds a search has spent, over every run of it, against an optional budget.
 
-    def __init__(self, run_dir: Path, budget: float | None):
+    Args:
+        started: `time.monotonic()` when this run began (default: now).
+    """
+
+    def __init__(self, run_dir: Path, budget: float | None, started: float | None = None):
         self.path, self.budget = Path(run_dir) / TIME_FILE, budget
         self.spent_before = _read_spent(self.path)
-        self._started = time.monotonic()
+        self._started = time.monotonic() if started is None else started
 
     def spent(self) -> float:
         return self.spent_before + time.monotonic() - self._started

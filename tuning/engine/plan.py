@@ -210,12 +210,12 @@ def recorded_plan(config: SearchConfig) -> SearchConfig:
     )
 
 
-def plan_epochs(config: SearchConfig, data, space, log=None) -> SearchConfig:
+def plan_epochs(config: SearchConfig, data, space, log=None, spent: float = 0.0) -> SearchConfig:
     """`config` with `max_epochs`, `min_epochs` and (unless given) `max_madds` planned from
-    its time budget on `data`."""
+    its time budget on `data`, `spent` seconds of it gone before planning began."""
     from tuning.engine.cost import format_madds
 
-    plan, cap, pricing, calibration = measured_plan(config, data, space)
+    plan, cap, pricing, calibration = measured_plan(config, data, space, spent)
     if log:
         planned_cap = config.max_madds is None and cap is not None
         refused = f", models over {format_madds(cap)} multiply-adds refused" if planned_cap else ""
@@ -229,16 +229,20 @@ def plan_epochs(config: SearchConfig, data, space, log=None) -> SearchConfig:
     )
 
 
-def measured_plan(config: SearchConfig, data, space) -> tuple[Plan, int | None, Pricing, float]:
+def measured_plan(
+    config: SearchConfig, data, space, spent: float = 0.0
+) -> tuple[Plan, int | None, Pricing, float]:
     """(the plan, the cost cap: `--max-madds` or planned, the pricing, the seconds measuring it)
-    for `config`'s time budget on this machine."""
+    for what is left of `config`'s time budget on this machine after `spent` seconds and the
+    measuring."""
     start = time.perf_counter()
     pricing = measure_pricing(config, data, space)
     calibration = time.perf_counter() - start
+    gone = spent + calibration
     if config.max_madds is None:
-        plan, cap = choose_capped_plan(config.time_budget, pricing, config.factor, calibration)
+        plan, cap = choose_capped_plan(config.time_budget, pricing, config.factor, gone)
         return plan, cap, pricing, calibration
-    plan = choose_plan(config.time_budget, pricing.cost(), config.factor, calibration)
+    plan = choose_plan(config.time_budget, pricing.cost(), config.factor, gone)
     return plan, config.max_madds, pricing, calibration
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from pathlib import Path
 
 from tuning.config import SearchConfig
@@ -45,15 +46,18 @@ def run_search(
             them as from any data.
         class_names: the labels' names (default CIFAR-100's 100: labels 0-99).
     """
+    started = time.monotonic()  # a time budget counts loading TensorFlow, the data, planning
     from search_spaces import dtype_policy
 
     config, arrays, names = with_arrays(config, x_train, y_train, class_names)
     config, precision = resolve_precision(config, recorded_config(config))
     with dtype_policy(config.precision):
-        return _search_in_policy(config, arrays, log, precision.describe(), names)
+        return _search_in_policy(config, arrays, log, precision.describe(), names, started)
 
 
-def _search_in_policy(config: SearchConfig, arrays: Split | None, log, precision: str, names):
+def _search_in_policy(
+    config: SearchConfig, arrays: Split | None, log, precision: str, names, started: float
+):
     if config.worker:
         from tuning.distribute.roles import worker_search
 
@@ -64,13 +68,13 @@ def _search_in_policy(config: SearchConfig, arrays: Split | None, log, precision
     check_resumable(config, arrays)
     space, data, backbone = _inputs(config, arrays, log, names)
     if config.plans_epochs:
-        config = plan_epochs(config, data, space, log)
+        config = plan_epochs(config, data, space, log, spent=time.monotonic() - started)
     check_writable(Path(config.out))
     try:
         with run_dir_lock(config.run_dir, force=config.force_unlock):
             if config.overwrite:
                 clear_keeping_lock(config.run_dir)
-            return _locked_search(config, space, data, backbone, log, arrays, precision)
+            return _locked_search(config, space, data, backbone, log, arrays, precision, started)
     except OSError as error:
         raise_if_disk_error(error, config.run_dir)
         raise
@@ -108,6 +112,7 @@ def _locked_search(
     log,
     arrays: Split | None,
     precision: str,
+    started: float,
 ) -> SearchResult:
     from tuning.distribute.roles import running_on_workers
     from tuning.engine.tuner import forget_ended
@@ -119,7 +124,7 @@ def _locked_search(
         )
     with interrupt.recorded():
         resumed = running_on_workers(config)  # read before keras-tuner's reload queues them
-        clock = SearchClock(config.run_dir, config.time_budget)
+        clock = SearchClock(config.run_dir, config.time_budget, started)
         tuner = _tuner(config, space, data, backbone, log, clock=clock)
         if log and config.time_budget:
             log(
