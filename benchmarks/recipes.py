@@ -43,10 +43,8 @@ CANDIDATES = {
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    from tuning.host.cpu import prefer_onednn
     from tuning.host.runtime import import_tensorflow_quietly
 
-    prefer_onednn()
     import_tensorflow_quietly()
     from tuning.data.sources import load_search_data
 
