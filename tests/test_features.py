@@ -218,10 +218,12 @@ def test_cached_finetune_shows_callbacks_the_whole_model_fine_tuning(cache):
     hypermodel = create_hypermodel("finetune", head_epochs=1, features=cache)
     model = hypermodel.build(hp)
     watcher = _SeesModel()
-    history = hypermodel.fit(hp, model, epochs=1, callbacks=[watcher], verbose=0)
+    history = hypermodel.fit(hp, model, epochs=1, callbacks=[watcher], verbose=0, shuffle=False)
     assert history.head_epochs_run == 1 and history.epoch == [0]
     assert watcher.seen == ("vgg16_finetune", pytest.approx(3e-5))
-    history = hypermodel.fit(hp, model, epochs=2, initial_epoch=1, callbacks=[watcher], verbose=0)
+    history = hypermodel.fit(
+        hp, model, epochs=2, initial_epoch=1, callbacks=[watcher], verbose=0, shuffle=False
+    )
     assert history.epoch == [1] and history.head_epochs_run == 0
     trainable = {
         layer.name.split("_")[0]
