@@ -96,7 +96,7 @@ def test_a_spent_budget_stops_the_search_and_a_larger_one_resumes_it(tmp_path):
     seconds = time.monotonic() - start
     assert done.returncode == 0, done.stderr
     left = re.search(r"time budget 40s: (\d+)s left", done.stdout)
-    assert left and 0 < int(left.group(1)) < 40  # loading TensorFlow and the data counted
+    assert left and 0 < int(left.group(1)) < 40  # reading the data counted
     assert "time budget spent" in done.stdout and "budget left" in done.stdout
     run_dir = tmp_path / "scratch"
     first = pd.read_csv(run_dir / "trials.csv")

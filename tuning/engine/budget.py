@@ -1,13 +1,14 @@
 """`--time-budget`: a wall-clock limit on a search, kept across the runs that resume it.
 
 Like Optuna's `timeout` and Ray Tune's `time_budget_s`: once the budget is spent no trial starts,
-and the running one stops at its next batch end; Keras then validates what it trained of that
-epoch and the trial is recorded as it ended (keras-tuner scores it by its best epoch so far), so
-a search ends a validation pass and the winner's export after its budget. A run's time counts
-from the moment it began (reading the data and planning count). The time spent is saved in the
-run directory (`search_time.json`) at every trial end and when the search stops, so running the
-same command again with a larger budget resumes with what is left. A run stopped by Ctrl-C loses
-the time of its unfinished trial from that sum (it is saved at trial ends).
+and the running one stops at its next batch end; Keras then validates what it trained of that epoch
+and the trial is recorded as it ended (keras-tuner scores it by its best epoch so far), so a search
+ends that trial's validation (and confusion-image) passes and the winner's export after its budget.
+A run's time counts from `run_search`'s call: reading the data and planning count, a command's
+start-up before it (Python, TensorFlow's import) does not. The time spent is saved in the run
+directory (`search_time.json`) at every trial end and when the search stops, so running the same
+command again with a larger budget resumes with what is left. A run stopped by Ctrl-C loses the time
+of its unfinished trial from that sum (it is saved at trial ends).
 """
 
 from __future__ import annotations

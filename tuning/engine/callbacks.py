@@ -42,12 +42,8 @@ class StopAtTimeBudget(keras.callbacks.Callback):
 
     Keras then validates the part of the epoch trained and ends the fit, so the trial is
     scored on what it learnt by the budget's end: stopping at an epoch end instead ran a search
-    over its budget by up to one epoch (minutes for a large model on a CPU). Safe to run
-    asynchronously (it only reads the clock), which keeps Keras dispatching steps without
-    waiting for each batch's logs.
+    over its budget by up to one epoch (minutes for a large model on a CPU).
     """
-
-    async_safe = True
 
     def __init__(self, clock):
         super().__init__()

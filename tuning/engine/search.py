@@ -46,7 +46,7 @@ def run_search(
             them as from any data.
         class_names: the labels' names (default CIFAR-100's 100: labels 0-99).
     """
-    started = time.monotonic()  # a time budget counts loading TensorFlow, the data, planning
+    started = time.monotonic()  # a time budget counts from here: reading the data, planning
     from search_spaces import dtype_policy
 
     config, arrays, names = with_arrays(config, x_train, y_train, class_names)
