@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.machine import add_round_arguments, alternate_rounds, invocation, row_medians
-from tuning.host.cpu import ONEDNN, tensorflow_enables_onednn
+from tuning.host.cpu import ONEDNN, OURS, tensorflow_enables_onednn
 
 ROWS = {  # row: training images
     "seed_scratch_cnn": 5000,
@@ -198,7 +198,7 @@ def _in_fresh_process(name: str, cache: str, args) -> dict:
         "--rows",
         *args.rows,
     ]
-    env = {k: v for k, v in os.environ.items() if k != ONEDNN}  # unset: cifar-tune decides
+    env = {k: v for k, v in os.environ.items() if k not in (ONEDNN, OURS)}  # cifar-tune decides
     if name == "tensorflow":
         env[ONEDNN] = _tensorflow_choice()
     done = subprocess.run(command, check=True, capture_output=True, text=True, env=env)

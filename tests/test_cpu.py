@@ -90,3 +90,10 @@ def test_a_child_process_tells_our_setting_from_the_users():
         pytest.skip("this CPU gets oneDNN from TensorFlow itself; cifar-tune sets nothing")
     result = _fresh_process(REPORT, TF_ENABLE_ONEDNN_OPTS="1", CIFAR_TUNE_SET_ONEDNN="1")
     assert result["on"] and "enabled by cifar-tune" in result["line"]
+
+
+@needs_linux_x86
+def test_a_child_whose_parent_dropped_the_setting_turns_onednn_on_again():
+    # a benchmark's child starts without TF_ENABLE_ONEDNN_OPTS but may inherit our marker
+    result = _fresh_process(REPORT, CIFAR_TUNE_SET_ONEDNN="1")
+    assert result["on"] is True and result["line"].startswith("oneDNN on (")

@@ -53,7 +53,7 @@ def prefer_onednn() -> None:
     if ONEDNN in os.environ and os.environ[ONEDNN] != os.environ.get(OURS):
         _user_value = os.environ[ONEDNN]
         _why = f"{ONEDNN}={_user_value} set by you"
-    elif os.environ.get(OURS):  # an earlier call enabled it, before TensorFlow's import
+    elif ONEDNN in os.environ:  # equal to OURS: an earlier call enabled it
         _why = f"enabled by cifar-tune: {cpu_kind()} CPU"
     elif not _linux_x86():
         _why = f"TensorFlow's default on {platform.machine() or sys.platform}"
