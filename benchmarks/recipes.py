@@ -120,6 +120,7 @@ def train(
         epochs=epochs,
         callbacks=[stamp],
         verbose=0,
+        shuffle=False,  # the dataset shuffles itself
     )
     keras.backend.clear_session()
     return curve

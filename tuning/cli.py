@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import time
 from pathlib import Path
 
 from tuning.config import (
@@ -287,8 +288,11 @@ def _parsed_by(parse):
     return convert
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, started: float | None = None) -> int:
+    """The command line; `started` is `time.monotonic()` at the process's start (default: now),
+    from which a search's `--time-budget` counts."""
     args = build_parser().parse_args(argv)
+    args.started = time.monotonic() if started is None else started
     try:
         return args.handler(args)
     except UsageError as error:
@@ -334,7 +338,7 @@ def _search(args) -> int:
 
     with interrupt.exits_promptly(f"cifar-tune search: {INTERRUPTED}", cleanup=release_held):
         import_tensorflow_quietly()
-        result = run_search(config, log=lambda line: print(line, flush=True))
+        result = run_search(config, log=lambda line: print(line, flush=True), started=args.started)
     if result.worker:
         print(
             f"{result.worker}: done, ran {result.completed} completed and {result.failed} "

@@ -2,13 +2,15 @@
 
 Like Optuna's `timeout` and Ray Tune's `time_budget_s`: once the budget is spent no trial starts,
 and the running one stops at its next batch end; Keras then validates what it trained of that epoch
-and the trial is recorded as it ended (keras-tuner scores it by its best epoch so far), so a search
-ends that trial's validation (and confusion-image) passes and the winner's export after its budget.
-A run's time counts from `run_search`'s call: reading the data and planning count, a command's
-start-up before it (Python, TensorFlow's import) does not. The time spent is saved in the run
-directory (`search_time.json`) at every trial end and when the search stops, so running the same
-command again with a larger budget resumes with what is left. A run stopped by Ctrl-C loses the time
-of its unfinished trial from that sum (it is saved at trial ends).
+and the trial is recorded as it ended (keras-tuner scores it by its best epoch so far). Those
+passes, the trial's records and the winner's export come after training stops, so the clock counts
+the budget spent a reserve early: the longest this run has seen from a trial's last batch to its
+recorded end, plus its longest model build (the export builds the winner again). A run's time
+counts from `run_search`'s call, or from the `started` its caller gives (the command line gives
+its own start, so importing TensorFlow counts). The time spent is saved in the run directory
+(`search_time.json`) at every trial end and when the search stops, so running the same command
+again with a larger budget resumes with what is left. A run stopped by Ctrl-C loses the time of
+its unfinished trial from that sum (it is saved at trial ends).
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ def format_duration(seconds: float) -> str:
 class SearchClock:
     """Seconds a search has spent, over every run of it, against an optional budget.
 
+    One per search: keras-tuner deep-copies the callbacks for every trial, and the copies share
+    this clock, so what one trial measures of the ends' cost the next one uses.
+
     Args:
         started: `time.monotonic()` when this run began (default: now).
     """
@@ -75,6 +80,11 @@ class SearchClock:
         self.path, self.budget = Path(run_dir) / TIME_FILE, budget
         self.spent_before = _read_spent(self.path)
         self._started = time.monotonic() if started is None else started
+        self.longest_end = self.longest_build = 0.0  # seconds, as this run measured them
+        self._trial_began = self._last_batch = None
+
+    def __deepcopy__(self, memo):
+        return self
 
     def spent(self) -> float:
         return self.spent_before + time.monotonic() - self._started
@@ -82,8 +92,30 @@ class SearchClock:
     def left(self) -> float | None:
         return None if self.budget is None else max(self.budget - self.spent(), 0.0)
 
+    def reserve(self) -> float:
+        """Seconds kept for what follows training: a trial's end, then the winner's export."""
+        return self.longest_end + self.longest_build
+
     def is_spent(self) -> bool:
-        return self.budget is not None and self.spent() >= self.budget
+        """Whether training must stop (or no trial start) for the search to end by its budget."""
+        return self.budget is not None and self.spent() + self.reserve() >= self.budget
+
+    def trial_began(self) -> None:
+        self._trial_began, self._last_batch = time.monotonic(), None
+
+    def model_built(self) -> None:
+        if self._trial_began is not None:
+            built = time.monotonic() - self._trial_began
+            self.longest_build = max(self.longest_build, built)
+
+    def batch_trained(self) -> None:
+        self._last_batch = time.monotonic()
+
+    def trial_ended(self) -> None:
+        """After a trial's records: how long its end took after its last batch."""
+        if self._last_batch is not None:
+            self.longest_end = max(self.longest_end, time.monotonic() - self._last_batch)
+        self._trial_began = self._last_batch = None
 
     def save(self) -> None:
         atomic_write_text(self.path, json.dumps({"seconds_spent": round(self.spent(), 1)}))

@@ -38,7 +38,7 @@ class StopOnInterrupt(keras.callbacks.Callback):
 
 
 class StopAtTimeBudget(keras.callbacks.Callback):
-    """Stops a trial at the first batch end after the budget is spent.
+    """Stops a trial at the first batch end after the budget is spent (its reserve kept).
 
     Keras then validates the part of the epoch trained and ends the fit, so the trial is
     scored on what it learnt by the budget's end: stopping at an epoch end instead ran a search
@@ -50,6 +50,7 @@ class StopAtTimeBudget(keras.callbacks.Callback):
         self.clock = clock
 
     def on_train_batch_end(self, batch, logs=None):
+        self.clock.batch_trained()
         if self.clock.is_spent():
             self.model.stop_training = True
 

@@ -31,7 +31,12 @@ from tuning.rundir.lock import clear_keeping_lock, run_dir_lock
 
 
 def run_search(
-    config: SearchConfig, log=print, x_train=None, y_train=None, class_names=None
+    config: SearchConfig,
+    log=print,
+    x_train=None,
+    y_train=None,
+    class_names=None,
+    started: float | None = None,
 ) -> SearchResult:
     """Runs (or resumes) the search `config` describes. Raises UsageError, SearchFailed.
 
@@ -45,8 +50,10 @@ def run_search(
             the arrays: resuming needs the same arrays). The validation split is carved from
             them as from any data.
         class_names: the labels' names (default CIFAR-100's 100: labels 0-99).
+        started: `time.monotonic()` from which a time budget counts (default: this call, so
+            reading the data and planning count; the command line gives its process's start).
     """
-    started = time.monotonic()  # a time budget counts from here: reading the data, planning
+    started = time.monotonic() if started is None else started
     from search_spaces import dtype_policy
 
     config, arrays, names = with_arrays(config, x_train, y_train, class_names)

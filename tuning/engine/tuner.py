@@ -62,6 +62,8 @@ class RecordingTuner(ModelBuiltHook):
         super().pre_create_trial()
 
     def on_model_built(self, model):
+        if self.clock is not None:
+            self.clock.model_built()
         check_cost(model, self.max_madds)  # before any training: a refusal costs a build
 
     def on_trial_begin(self, trial):
@@ -71,6 +73,8 @@ class RecordingTuner(ModelBuiltHook):
         interrupt.raise_if_interrupted()
         super().on_trial_begin(trial)
         self.recorder.trial_started(trial)
+        if self.clock is not None:
+            self.clock.trial_began()
 
     def run_trial(self, trial, *args, **kwargs):
         histories = super().run_trial(trial, *args, **kwargs)
@@ -83,6 +87,8 @@ class RecordingTuner(ModelBuiltHook):
         self.recorder.write_stats(trial)
         super().on_trial_end(trial)
         self.recorder.trial_ended(getattr(self.oracle, "trials", {}).values(), trial)
+        if self.clock is not None:
+            self.clock.trial_ended()
         interrupt.raise_if_interrupted()
 
 
