@@ -1,4 +1,5 @@
-"""A time budget plans the search: Hyperband's epochs chosen so that its last round fits."""
+"""A time budget plans the search: Hyperband's epochs chosen so that its first full-budget round
+finishes inside the budget."""
 
 import json
 
@@ -24,6 +25,9 @@ def test_the_plan_counts_hyperbands_own_rounds():
     # keras-tuner's Hyperband over 9 epochs, factor 3: 23 trials, 75 epochs (9+3+1, 5+2, 3)
     assert (plan.brackets, plan.trials, plan.epochs) == (3, 23, 75)
     assert plan.seconds == 75 * 10 + 23 * 2
+    # the bracket keras-tuner runs first: 9 trials of 1 epoch, 3 promoted to 3, 1 to 9
+    assert plan.first_bracket_trials == 13
+    assert plan.first_bracket_seconds == (9 + 3 * 2 + 6) * 10 + 13 * 2
     assert hyperband_plan(27, 3, 3, Cost(1, 0)).brackets == 3  # rungs of 3, 9 and 27 epochs
 
 
@@ -34,14 +38,30 @@ def test_the_plan_line_names_the_first_rounds_keras_tuner_runs():
     assert "Hyperband over 10 epochs (first rounds 4), 2 brackets" in plan.describe(3600)
 
 
+def test_the_plan_line_says_which_trials_are_planned_and_what_runs_as_the_budget_goes():
+    plan = hyperband_plan(9, 3, 3, Cost(epoch_seconds=10, trial_seconds=0))
+    # first bracket: 5 trials of 3 epochs, 2 promoted to 9 (6 more); then 3 trials of 9
+    assert (plan.first_bracket_trials, plan.trials) == (7, 10)
+    line = plan.describe(3600)
+    assert "7 trials planned 4m30s (the first bracket; all 10: 9m00s, as far as" in line
+    one_bracket = hyperband_plan(3, 3, 3, Cost(epoch_seconds=10, trial_seconds=0))
+    assert "2 trials planned 1m00s" in one_bracket.describe(600)
+    assert "first bracket" not in one_bracket.describe(600)
+
+
 @pytest.mark.parametrize("budget", [600, 3600, 4 * 3600])
-def test_a_budget_gets_the_longest_plan_that_fits(budget):
+def test_a_budget_gets_the_longest_plan_whose_first_bracket_fits(budget):
+    # keras-tuner runs first the bracket that promotes its best to max_epochs from the most
+    # trials: the model the search hands over comes from it, later brackets run as time allows
     cost = Cost(epoch_seconds=20, trial_seconds=5)
     plan = choose_plan(budget, cost, factor=3)
-    assert plan.seconds <= PLAN_SHARE * budget and plan.min_epochs == PLANNED_MIN_EPOCHS
-    longer = hyperband_plan(plan.max_epochs + 1, plan.min_epochs, 3, cost)
-    assert longer.seconds > PLAN_SHARE * budget
+    assert plan.first_bracket_seconds <= PLAN_SHARE * budget
+    assert plan.min_epochs == PLANNED_MIN_EPOCHS
+    longer = [hyperband_plan(m, 3, 3, cost) for m in range(plan.max_epochs + 1, 244)]
+    assert all(p.first_bracket_seconds > PLAN_SHARE * budget for p in longer)
     assert f"Hyperband over {plan.max_epochs} epochs" in plan.describe(budget)
+    whole = choose_plan(budget, cost, factor=3, whole=True)
+    assert whole.seconds <= PLAN_SHARE * budget and whole.max_epochs <= plan.max_epochs
 
 
 def test_a_budget_too_short_for_3_epoch_rounds_plans_1_epoch_rounds_and_says_what_would_do():
@@ -86,6 +106,31 @@ def test_draws_are_priced_between_the_timed_points_and_a_plan_trains_the_recipes
     assert hyperband_plan(9, 3, 3, cost).seconds == pytest.approx(54 * cost.per_epoch(10) + 50)
 
 
+def test_the_calibration_prices_the_draws_the_tuner_makes():
+    # One seed per hyperparameter, as keras-tuner's oracle: one seed per draw put every draw on
+    # one line through the space, its costs a handful of values, and priced a one-hour plan's
+    # draws at a fifth of what the tuner's own draws took.
+    from types import SimpleNamespace
+
+    import keras_tuner as kt
+
+    from search_spaces import create_hypermodel, fixed_hyperparameters
+    from tuning.engine.cost import multiply_adds
+    from tuning.engine.plan import CALIBRATION_DRAWS, sampled_models
+
+    data = SimpleNamespace(names=SimpleNamespace(fine=tuple(range(100))), image_size=32)
+    models, recipes = sampled_models(SearchConfig(method="scratch", seed=1), None, data)
+    priced = [multiply_adds(model) for model in models[recipes:]]
+    assert recipes == 3 and len(priced) == CALIBRATION_DRAWS - recipes
+
+    hypermodel = create_hypermodel("scratch", epochs=3, classes=100, image_size=32)
+    oracle = kt.oracles.RandomSearchOracle(kt.Objective("val_accuracy", "max"), seed=1)
+    oracle.hyperparameters = kt.HyperParameters()
+    hypermodel.build(oracle.hyperparameters)
+    drawn = [oracle._random_values() for _ in range(len(priced))]
+    assert priced == [multiply_adds(hypermodel.build(fixed_hyperparameters(v))) for v in drawn]
+
+
 def test_a_cost_cap_prices_only_the_draws_under_it_and_never_refuses_a_recipe():
     assert PRICING.caps() == [None, 106_000_000, 49_000_000]
     capped = PRICING.cost(49_000_000)
@@ -105,7 +150,8 @@ def test_a_long_budget_plans_without_a_cap():
 @pytest.mark.parametrize("minutes, expected_cap", [(60, 106_000_000), (20, 49_000_000)])
 def test_a_shorter_budget_caps_the_cost_at_the_largest_that_still_searches(minutes, expected_cap):
     budget = minutes * 60
-    assert choose_plan(budget, PRICING.cost(), 3).max_epochs < SEARCH_EPOCHS  # uncapped: short
+    uncapped = choose_plan(budget, PRICING.cost(), 3, whole=True)
+    assert uncapped.max_epochs < SEARCH_EPOCHS  # a whole iteration of the uncapped space: short
     plan, cap = choose_capped_plan(budget, PRICING, factor=3)
     assert (plan.min_epochs, cap) == (PLANNED_MIN_EPOCHS, expected_cap)
     assert plan.max_epochs >= SEARCH_EPOCHS

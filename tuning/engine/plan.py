@@ -1,4 +1,5 @@
-"""A time budget plans the search: Hyperband's epochs chosen so that its last round fits.
+"""A time budget plans the search: Hyperband's epochs chosen so that its first full-budget round
+finishes inside the budget.
 
 Left at a fixed `--max-epochs`, a short budget ends inside Hyperband's first bracket (its full-
 budget round never runs) and a long one ends with the plan done and time unused. So a `scratch`
@@ -6,17 +7,20 @@ Hyperband search with `--time-budget` and no `--max-epochs` measures what an epo
 costs here (`measure_pricing`: a few training steps of its cheapest and costliest sampled models
 and of its costliest recipe, other draws priced between them by their multiply-adds; a plan's
 first trials are the recipes, the rest priced as the mean draw), then takes the largest
-`max_epochs` whose whole Hyperband iteration, by keras-tuner's own arithmetic, fills at most
-PLAN_SHARE of the budget. Its first rounds train
+`max_epochs` whose first bracket, by keras-tuner's own arithmetic, fills at most PLAN_SHARE of
+the budget. keras-tuner runs first the bracket with the most, shortest first rounds, and promotes
+its best to `max_epochs`: the model the search hands over comes from it (both one-hour runs on
+real CIFAR-100, benchmarks/README.md), so the plan spends the budget on training it longer rather
+than on fitting the later brackets, which run as far as the budget goes. Its first rounds train
 PLANNED_MIN_EPOCHS epochs where the budget allows it: on real CIFAR-100 a 1-epoch score hardly
 ranks configurations (benchmarks/README.md, "Recipes on real photos"). The plan is recorded as
 the search's `max_epochs` and `min_epochs`, so a resumed search goes on with the same plan.
 
 The space's costliest draws can cost a hundred times its recipes, and on a CPU one epoch of
 them can take a short budget whole. So without `--max-madds` the plan also chooses a cost cap:
-the largest under which rounds of PLANNED_MIN_EPOCHS up to SEARCH_EPOCHS still fit, else the
-one that trains the most epochs; the recipes always fit under it. The cap is recorded as the
-search's `max_madds`.
+the largest under which a whole Hyperband iteration with rounds of PLANNED_MIN_EPOCHS up to
+SEARCH_EPOCHS still fits, else the one that trains the most epochs; the recipes always fit under
+it. The cap is recorded as the search's `max_madds`.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ PLAN_SHARE = 0.85  # of the budget a plan fills: trials' spread in cost takes th
 PLANNED_MIN_EPOCHS = 3
 SEARCH_EPOCHS = 9  # a plan reaching this, from rounds of PLANNED_MIN_EPOCHS, has 2 brackets
 MAX_PLANNED_EPOCHS = 243
-CALIBRATION_DRAWS = 8  # configurations sampled for the space's mean cost
+CALIBRATION_DRAWS = 16  # configurations sampled for the space's mean cost (3 timed)
 WARM_STEPS = 2  # steps run before the timed ones (kernel choices, first allocations)
 TIMED_STEPS = 4
 TIMED_BATCH = 64  # at most: smaller batches cost a little more per image, so the plan errs short
@@ -99,10 +103,14 @@ class Plan:
     brackets: int
     trials: int
     epochs: int  # epochs over all trials, promoted trials counting only the epochs they add
-    seconds: float
+    seconds: float  # the whole iteration's
     # The epochs of the shortest first round keras-tuner runs: at least min_epochs, more where
     # its rungs (max_epochs divided by powers of the factor, rounded up) land above it.
     first_epochs: int
+    # The bracket keras-tuner runs first (those shortest first rounds, then its best promoted
+    # to max_epochs): what a plan fits in the budget.
+    first_bracket_trials: int
+    first_bracket_seconds: float
     # Set when the budget forced 1-epoch first rounds: the budget whose plan has first rounds
     # of PLANNED_MIN_EPOCHS, said on the plan's line since such a short search ranks poorly.
     budget_for_planned_rounds: float | None = None
@@ -110,9 +118,15 @@ class Plan:
     def describe(self, budget: float) -> str:
         line = (
             f"budget {format_duration(budget)}: Hyperband over {self.max_epochs} epochs "
-            f"(first rounds {self.first_epochs}), {self.brackets} brackets, {self.trials} "
-            f"trials, planned {format_duration(self.seconds)}"
+            f"(first rounds {self.first_epochs}), {self.brackets} brackets, "
+            f"{self.first_bracket_trials} trials planned "
+            f"{format_duration(self.first_bracket_seconds)}"
         )
+        if self.trials > self.first_bracket_trials:
+            line += (
+                f" (the first bracket; all {self.trials}: {format_duration(self.seconds)}, "
+                f"as far as the budget goes)"
+            )
         if self.budget_for_planned_rounds is not None:
             line += (
                 f"; 1-epoch rounds rank configurations poorly: rounds of {PLANNED_MIN_EPOCHS} "
@@ -122,9 +136,12 @@ class Plan:
         return line
 
 
-def hyperband_counts(max_epochs: int, min_epochs: int, factor: int) -> tuple[int, int, int, int]:
-    """(trials, epochs, brackets, the shortest first round's epochs) of one Hyperband iteration,
-    by keras-tuner's own arithmetic; a promoted trial counts only the epochs it adds."""
+Round = tuple[int, int, int]  # trials, first epoch, last epoch
+
+
+def hyperband_brackets(max_epochs: int, min_epochs: int, factor: int) -> list[list[Round]]:
+    """The rounds of each bracket of one Hyperband iteration, by keras-tuner's own arithmetic,
+    the brackets in the order it runs them."""
     import keras_tuner as kt
 
     from tuning.host.internals import hyperband_rounds, set_min_epochs
@@ -133,34 +150,70 @@ def hyperband_counts(max_epochs: int, min_epochs: int, factor: int) -> tuple[int
         kt.Objective("val_accuracy", "max"), max_epochs=max_epochs, factor=factor
     )
     set_min_epochs(oracle, min_epochs)
-    rounds = list(hyperband_rounds(oracle))
+    brackets: dict[int, list[Round]] = {}
+    for bracket, *round_ in hyperband_rounds(oracle):
+        brackets.setdefault(bracket, []).append(tuple(round_))
+    return [brackets[b] for b in sorted(brackets, reverse=True)]
+
+
+def rounds_work(rounds: list[Round]) -> tuple[int, int]:
+    """(trials, epochs) of `rounds`; a promoted trial counts only the epochs it adds."""
     trials = sum(size for size, _, _ in rounds)
-    epochs = sum(size * (last - first) for size, first, last in rounds)
-    fresh = [last for _, first, last in rounds if first == 0]
-    return trials, epochs, len(fresh), min(fresh)
+    return trials, sum(size * (last - first) for size, first, last in rounds)
+
+
+def hyperband_counts(max_epochs: int, min_epochs: int, factor: int) -> tuple[int, int, int, int]:
+    """(trials, epochs, brackets, the shortest first round's epochs) of one Hyperband
+    iteration."""
+    brackets = hyperband_brackets(max_epochs, min_epochs, factor)
+    trials, epochs = rounds_work([r for rounds in brackets for r in rounds])
+    return trials, epochs, len(brackets), min(rounds[0][2] for rounds in brackets)
 
 
 def hyperband_plan(max_epochs: int, min_epochs: int, factor: int, cost: Cost) -> Plan:
-    """One Hyperband iteration's brackets, trials, epochs and expected seconds."""
-    trials, epochs, brackets, first = hyperband_counts(max_epochs, min_epochs, factor)
-    seconds = epochs * cost.per_epoch(trials) + trials * cost.trial_seconds
-    return Plan(max_epochs, min_epochs, brackets, trials, epochs, seconds, first)
+    """One Hyperband iteration's brackets, trials, epochs and expected seconds, whole and of
+    its first bracket."""
+    brackets = hyperband_brackets(max_epochs, min_epochs, factor)
+    trials, epochs = rounds_work([r for rounds in brackets for r in rounds])
+    first_trials, first_epochs = rounds_work(brackets[0])
+
+    def seconds(trials: int, epochs: int) -> float:
+        return epochs * cost.per_epoch(trials) + trials * cost.trial_seconds
+
+    return Plan(
+        max_epochs,
+        min_epochs,
+        len(brackets),
+        trials,
+        epochs,
+        seconds(trials, epochs),
+        min(rounds[0][2] for rounds in brackets),
+        first_trials,
+        seconds(first_trials, first_epochs),
+    )
 
 
-def choose_plan(budget: float, cost: Cost, factor: int, spent: float = 0.0) -> Plan:
-    """The plan with the most epochs that fits PLAN_SHARE of `budget` less the `spent` seconds
-    (calibrating), first rounds of PLANNED_MIN_EPOCHS if any such plan fits, else of 1. Raises
-    ConfigError naming the smallest budget that runs one trial when not even that fits."""
+def choose_plan(
+    budget: float, cost: Cost, factor: int, spent: float = 0.0, whole: bool = False
+) -> Plan:
+    """The plan with the most epochs whose first bracket (`whole`: whole iteration) fits
+    PLAN_SHARE of `budget` less the `spent` seconds (calibrating), first rounds of
+    PLANNED_MIN_EPOCHS if any such plan fits, else of 1. Raises ConfigError naming the smallest
+    budget that runs one trial when not even that fits."""
     room = PLAN_SHARE * budget - spent
+
+    def planned(plan: Plan) -> float:
+        return plan.seconds if whole else plan.first_bracket_seconds
+
     for min_epochs in dict.fromkeys((PLANNED_MIN_EPOCHS, 1)):
         fitting = [
             plan
             for max_epochs in range(min_epochs, MAX_PLANNED_EPOCHS + 1)
-            if (plan := hyperband_plan(max_epochs, min_epochs, factor, cost)).seconds <= room
+            if planned(plan := hyperband_plan(max_epochs, min_epochs, factor, cost)) <= room
         ]
         if fitting and min_epochs < PLANNED_MIN_EPOCHS:
             smallest = hyperband_plan(PLANNED_MIN_EPOCHS, PLANNED_MIN_EPOCHS, factor, cost)
-            needed = math.ceil((smallest.seconds + spent) / PLAN_SHARE)
+            needed = math.ceil((planned(smallest) + spent) / PLAN_SHARE)
             return dataclasses.replace(fitting[-1], budget_for_planned_rounds=needed)
         if fitting:
             return fitting[-1]
@@ -175,24 +228,26 @@ def choose_plan(budget: float, cost: Cost, factor: int, spent: float = 0.0) -> P
 def choose_capped_plan(
     budget: float, pricing: Pricing, factor: int, spent: float = 0.0
 ) -> tuple[Plan, int | None]:
-    """(plan, cost cap) for `budget`: the largest cap whose plan has rounds of
-    PLANNED_MIN_EPOCHS up to SEARCH_EPOCHS or more, else the one whose plan trains the most
-    epochs. Raises choose_plan's ConfigError when not even the recipes run one trial."""
-    plans = []
+    """(plan, cost cap) for `budget`: the largest cap under which a whole iteration has rounds
+    of PLANNED_MIN_EPOCHS up to SEARCH_EPOCHS or more, else the one whose whole iteration trains
+    the most epochs; then under that cap, the plan whose first bracket fits. Raises
+    choose_plan's ConfigError when not even the recipes run one trial."""
+    wholes = []
     for cap in pricing.caps():
         with contextlib.suppress(ConfigError):
-            plans.append((choose_plan(budget, pricing.cost(cap), factor, spent), cap))
-    if not plans:  # not even under the cheapest cap: choose_plan's error names what would do
-        cheapest = pricing.caps()[-1]
-        return choose_plan(budget, pricing.cost(cheapest), factor, spent), cheapest
+            wholes.append((choose_plan(budget, pricing.cost(cap), factor, spent, whole=True), cap))
     searching = [
-        (plan, cap)
-        for plan, cap in plans
+        cap
+        for plan, cap in wholes
         if plan.min_epochs == PLANNED_MIN_EPOCHS and plan.max_epochs >= SEARCH_EPOCHS
     ]
     if searching:
-        return searching[0]
-    return max(plans, key=lambda planned: (planned[0].min_epochs, planned[0].max_epochs))
+        cap = searching[0]
+    elif wholes:
+        cap = max(wholes, key=lambda planned: (planned[0].min_epochs, planned[0].max_epochs))[1]
+    else:  # not even a whole iteration under the cheapest cap: its first bracket may still fit
+        cap = pricing.caps()[-1]
+    return choose_plan(budget, pricing.cost(cap), factor, spent), cap
 
 
 def recorded_plan(config: SearchConfig) -> SearchConfig:
@@ -221,8 +276,8 @@ def plan_epochs(config: SearchConfig, data, space, log=None, spent: float = 0.0)
         refused = f", models over {format_madds(cap)} multiply-adds refused" if planned_cap else ""
         log(
             f"{plan.describe(config.time_budget)}{refused} (calibrated in {calibration:.0f} s: "
-            f"an epoch ~{pricing.cost(cap).per_epoch(plan.trials):.0f} s on average over "
-            f"the plan's trials, {len(data.train)} images)"
+            f"an epoch ~{pricing.cost(cap).per_epoch(plan.first_bracket_trials):.0f} s on "
+            f"average over its first bracket's trials, {len(data.train)} images)"
         )
     return dataclasses.replace(
         config, max_epochs=plan.max_epochs, min_epochs=plan.min_epochs, max_madds=cap
@@ -295,9 +350,17 @@ def sampled_models(config: SearchConfig, space, data) -> tuple[list, int]:
     draws = [recipe_values(declared.space, r) for r in getattr(hypermodel, "recipes", {}).values()]
     draws = [d for d in draws if d is not None]
     recipes = len(draws)
+    # A seed per hyperparameter, as keras-tuner's oracle draws: `random_sample(seed)` is one
+    # uniform number mapped onto the range, so one seed for a whole draw gives every
+    # hyperparameter the same number and the draws lie on one line through the space (48 of
+    # them had 5 distinct costs, the 3 under the one-hour plan's cap its cheapest corner).
     seed = config.seed
     while len(draws) < CALIBRATION_DRAWS:
-        draws.append({hp.name: hp.random_sample(seed + len(draws)) for hp in declared.space})
+        draw = {}
+        for hp in declared.space:
+            draw[hp.name] = hp.random_sample(seed)
+            seed += 1
+        draws.append(draw)
     models = []
     for values in draws:
         hp = kt.HyperParameters()

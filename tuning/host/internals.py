@@ -46,13 +46,15 @@ def trial_display(oracle):
 
 
 def hyperband_rounds(oracle):
-    """(trials, first epoch, last epoch) of each round of each of Hyperband's brackets, from
-    `HyperbandOracle._get_num_brackets`, `_get_size` and `_get_epochs` (its own arithmetic,
-    not exposed)."""
+    """(bracket, trials, first epoch, last epoch) of each round of each of Hyperband's brackets,
+    from `HyperbandOracle._get_num_brackets`, `_get_size` and `_get_epochs` (its own arithmetic,
+    not exposed). Its `_populate_space` runs the highest-numbered bracket (the most, shortest
+    first rounds) first and counts down."""
     for bracket in range(oracle._get_num_brackets()):
         for round_num in range(bracket + 1):
             start = oracle._get_epochs(bracket, round_num - 1) if round_num else 0
             yield (
+                bracket,
                 oracle._get_size(bracket, round_num),
                 start,
                 oracle._get_epochs(bracket, round_num),
