@@ -106,6 +106,28 @@ def test_the_clock_keeps_what_a_trial_s_end_and_the_export_take_in_reserve(tmp_p
     assert clock.is_spent() and clock.left() == 6.5
 
 
+def test_the_progress_line_s_eta_is_never_past_the_budget(tmp_path, monkeypatch):
+    # a plan can outlast its budget (the later Hyperband brackets run as far as it goes): the
+    # search still ends with the budget, and the ETA says so
+    from types import SimpleNamespace
+
+    from tuning.engine import budget, records
+
+    now = [100.0]
+    monkeypatch.setattr(budget.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(records.time, "monotonic", lambda: now[0])
+    clock = SearchClock(tmp_path, 3600, started=100.0)
+    recorder = records.TrialRecorder(tmp_path, 12, 120, {}, log=None, clock=clock)
+    unbounded = records.TrialRecorder(tmp_path, 12, 120, {}, log=None)
+    trial = SimpleNamespace(trial_id="0000", status="COMPLETED", score=0.2)
+    now[0] += 600  # one 5-epoch trial in 10 minutes: 115 epochs to go, about 3h50m of them
+    stats = {"0000": {"epochs_run": 5}}
+    assert "ETA <= 50m00s, 50m00s of 1h00m budget left" in recorder._progress_line(
+        [trial], trial, stats
+    )
+    assert "ETA <= 3h50m" in unbounded._progress_line([trial], trial, stats)
+
+
 def test_a_budget_with_a_chief_is_a_usage_error(tmp_path):
     done = run_cli(
         *("search --method scratch --chief 127.0.0.1:8000 --time-budget 10m --out").split(),

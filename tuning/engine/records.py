@@ -200,16 +200,18 @@ class TrialRecorder:
         best_text = f"best {best.score:.4f} (trial {best.trial_id})" if best else "best -"
         elapsed = time.monotonic() - self._search_started
         done_epochs = _epochs_run(stats)
+        budget_left = self.clock.left() if self.clock is not None else None
         eta = ""
         if done_epochs > self._epochs_before and self.planned_epochs > done_epochs:
             per_epoch = elapsed / (done_epochs - self._epochs_before)
-            eta = f", ETA <= {format_duration(per_epoch * (self.planned_epochs - done_epochs))}"
+            seconds = per_epoch * (self.planned_epochs - done_epochs)
+            if budget_left is not None:  # the budget ends the search first
+                seconds = min(seconds, budget_left)
+            eta = f", ETA <= {format_duration(seconds)}"
         left = ""
-        if self.clock is not None and self.clock.budget is not None:
-            left = (
-                f", {format_duration(self.clock.left())} of "
-                f"{format_duration(self.clock.budget)} budget left"
-            )
+        if budget_left is not None:
+            budget = format_duration(self.clock.budget)
+            left = f", {format_duration(budget_left)} of {budget} budget left"
         return (
             f"trial {ended}/{planned} ({trial.trial_id}) {score} | {best_text} | "
             f"{format_duration(elapsed)} elapsed{eta}{left}"
