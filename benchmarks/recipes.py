@@ -30,6 +30,7 @@ _AUGMENTED = {**_ADAM_FLIP, "crop": True}
 CANDIDATES = {
     "bn_cnn": {**_ADAM_FLIP, "flip": False},
     "bn_cnn_flip": _ADAM_FLIP,
+    "bn_cnn_flip_dropout05": {**_ADAM_FLIP, "dropout": 0.5},
     "bn_cnn_crop_flip": _AUGMENTED,
     "bn_cnn_crop_flip_cosine": {**_AUGMENTED, "schedule": "cosine"},
     "bn_cnn_crop_flip_sgd": RECIPES["bn_cnn_sgd_one_cycle"],
