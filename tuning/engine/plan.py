@@ -144,16 +144,13 @@ def hyperband_brackets(max_epochs: int, min_epochs: int, factor: int) -> list[li
     the brackets in the order it runs them."""
     import keras_tuner as kt
 
-    from tuning.host.internals import hyperband_rounds, set_min_epochs
+    from tuning.host.internals import bracket_rounds, set_min_epochs
 
     oracle = kt.oracles.HyperbandOracle(
         kt.Objective("val_accuracy", "max"), max_epochs=max_epochs, factor=factor
     )
     set_min_epochs(oracle, min_epochs)
-    brackets: dict[int, list[Round]] = {}
-    for bracket, *round_ in hyperband_rounds(oracle):
-        brackets.setdefault(bracket, []).append(tuple(round_))
-    return [brackets[b] for b in sorted(brackets, reverse=True)]
+    return bracket_rounds(oracle)
 
 
 def rounds_work(rounds: list[Round]) -> tuple[int, int]:
@@ -162,19 +159,16 @@ def rounds_work(rounds: list[Round]) -> tuple[int, int]:
     return trials, sum(size * (last - first) for size, first, last in rounds)
 
 
-def hyperband_counts(max_epochs: int, min_epochs: int, factor: int) -> tuple[int, int, int, int]:
-    """(trials, epochs, brackets, the shortest first round's epochs) of one Hyperband
-    iteration."""
-    brackets = hyperband_brackets(max_epochs, min_epochs, factor)
-    trials, epochs = rounds_work([r for rounds in brackets for r in rounds])
-    return trials, epochs, len(brackets), min(rounds[0][2] for rounds in brackets)
+def hyperband_counts(max_epochs: int, min_epochs: int, factor: int) -> tuple[int, int]:
+    """(trials, epochs) of one Hyperband iteration."""
+    return rounds_work(sum(hyperband_brackets(max_epochs, min_epochs, factor), []))
 
 
 def hyperband_plan(max_epochs: int, min_epochs: int, factor: int, cost: Cost) -> Plan:
     """One Hyperband iteration's brackets, trials, epochs and expected seconds, whole and of
     its first bracket."""
     brackets = hyperband_brackets(max_epochs, min_epochs, factor)
-    trials, epochs = rounds_work([r for rounds in brackets for r in rounds])
+    trials, epochs = rounds_work(sum(brackets, []))
     first_trials, first_epochs = rounds_work(brackets[0])
 
     def seconds(trials: int, epochs: int) -> float:
@@ -336,8 +330,9 @@ def sampled_models(config: SearchConfig, space, data) -> tuple[list, int]:
 
     import keras_tuner as kt
 
-    from search_spaces import create_hypermodel
+    from search_spaces import create_hypermodel, fixed_hyperparameters
     from tuning.engine.recipes import recipe_values
+    from tuning.host.internals import random_draws
 
     hypermodel = create_hypermodel(
         config.method,
@@ -350,24 +345,9 @@ def sampled_models(config: SearchConfig, space, data) -> tuple[list, int]:
     draws = [recipe_values(declared.space, r) for r in getattr(hypermodel, "recipes", {}).values()]
     draws = [d for d in draws if d is not None]
     recipes = len(draws)
-    # A seed per hyperparameter, as keras-tuner's oracle draws: `random_sample(seed)` is one
-    # uniform number mapped onto the range, so one seed for a whole draw gives every
-    # hyperparameter the same number and the draws lie on one line through the space (48 of
-    # them had 5 distinct costs, the 3 under the one-hour plan's cap its cheapest corner).
-    seed = config.seed
-    while len(draws) < CALIBRATION_DRAWS:
-        draw = {}
-        for hp in declared.space:
-            draw[hp.name] = hp.random_sample(seed)
-            seed += 1
-        draws.append(draw)
-    models = []
-    for values in draws:
-        hp = kt.HyperParameters()
-        for name, value in values.items():
-            hp.Fixed(name, value)
-        models.append(hypermodel.build(hp))
-    return models, recipes
+    # The tuner's recipes do not use up its seed: its random draws are these.
+    draws += random_draws(declared, config.seed, CALIBRATION_DRAWS - recipes)
+    return [hypermodel.build(fixed_hyperparameters(values)) for values in draws], recipes
 
 
 def time_steps(model, data, batch_size: int) -> tuple[float, float]:

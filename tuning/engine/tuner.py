@@ -248,7 +248,7 @@ def planned_work(config: SearchConfig) -> tuple[int, int]:
         return 1, config.max_epochs
     if config.tuner != "hyperband":
         return config.max_trials, config.max_trials * config.max_epochs
-    trials, epochs, *_ = hyperband_counts(config.max_epochs, config.min_epochs, config.factor)
+    trials, epochs = hyperband_counts(config.max_epochs, config.min_epochs, config.factor)
     return trials * config.hyperband_iterations, epochs * config.hyperband_iterations
 
 

@@ -45,20 +45,37 @@ def trial_display(oracle):
     return oracle._display
 
 
-def hyperband_rounds(oracle):
-    """(bracket, trials, first epoch, last epoch) of each round of each of Hyperband's brackets,
-    from `HyperbandOracle._get_num_brackets`, `_get_size` and `_get_epochs` (its own arithmetic,
-    not exposed). Its `_populate_space` runs the highest-numbered bracket (the most, shortest
-    first rounds) first and counts down."""
-    for bracket in range(oracle._get_num_brackets()):
-        for round_num in range(bracket + 1):
-            start = oracle._get_epochs(bracket, round_num - 1) if round_num else 0
-            yield (
-                bracket,
+def random_draws(hyperparameters, seed: int, count: int) -> list[dict]:
+    """The first `count` configurations keras-tuner's oracle draws at random from
+    `hyperparameters` when seeded with `seed` (`Oracle._random_values`: a seed per active
+    hyperparameter, counting on from `seed`), for pricing what a search will train.
+
+    keras-tuner draws only inside a search; its sampling is not exposed on its own.
+    """
+    import keras_tuner as kt
+
+    oracle = kt.oracles.RandomSearchOracle(kt.Objective("val_accuracy", "max"), seed=seed)
+    oracle.hyperparameters = hyperparameters.copy()
+    draws = (oracle._random_values() for _ in range(count))
+    return [values for values in draws if values is not None]  # None: a space drawn dry
+
+
+def bracket_rounds(oracle) -> list[list[tuple[int, int, int]]]:
+    """(trials, first epoch, last epoch) of each round of each of Hyperband's brackets, the
+    brackets in the order its `_populate_space` runs them (the highest-numbered, with the most
+    and shortest first rounds, first), from `HyperbandOracle._get_num_brackets`, `_get_size` and
+    `_get_epochs` (its own arithmetic, not exposed)."""
+    return [
+        [
+            (
                 oracle._get_size(bracket, round_num),
-                start,
+                oracle._get_epochs(bracket, round_num - 1) if round_num else 0,
                 oracle._get_epochs(bracket, round_num),
             )
+            for round_num in range(bracket + 1)
+        ]
+        for bracket in reversed(range(oracle._get_num_brackets()))
+    ]
 
 
 def set_min_epochs(oracle, min_epochs: int) -> None:
