@@ -57,6 +57,16 @@ def test_a_library_error_names_the_config_field_and_the_cli_the_flag():
     assert one_line(caught.value).startswith("--train-size must be a positive integer")
 
 
+def test_a_seed_of_0_is_refused_as_keras_tuner_would_draw_a_random_one():
+    from tuning import ConfigError, SearchConfig
+    from tuning.cli import one_line
+
+    with pytest.raises(ConfigError) as caught:
+        SearchConfig(method="scratch", seed=0)
+    assert one_line(caught.value).startswith("--seed must be 1 or more")
+    assert SearchConfig(method="scratch", seed=1).seed == 1
+
+
 def test_importing_tuning_names_the_public_api_without_importing_tensorflow():
     import subprocess
     import sys

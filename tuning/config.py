@@ -146,6 +146,12 @@ class SearchConfig:
         ):
             if getattr(self, name) is not None:
                 _positive(name, getattr(self, name))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 1:
+            # keras-tuner reads a seed of 0 as "none" and draws a random one.
+            raise ConfigError(
+                f"{{seed}} must be 1 or more (keras-tuner reads 0 as no seed). "
+                f"Received: {self.seed!r}"
+            )
         if self.max_epochs is not None and self.max_epochs < self.min_epochs:
             raise ConfigError(
                 f"{{max_epochs}} {self.max_epochs} is less than {{min_epochs}} {self.min_epochs}"
