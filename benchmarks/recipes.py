@@ -39,6 +39,7 @@ CANDIDATES = {
     "bn_cnn_2conv_crop_flip": {**_AUGMENTED, "convs_per_block": 2},
     "bn_cnn_w64_crop_flip": {**_AUGMENTED, "base_filters": 64},
     "resnet_3x1_w32_sgd": _RESNET,
+    "conv_groups_flip": RECIPES["conv_groups_adam_one_cycle_flip"],
 }
 
 

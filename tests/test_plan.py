@@ -115,13 +115,14 @@ def test_the_calibration_prices_the_draws_the_tuner_makes():
     import keras_tuner as kt
 
     from search_spaces import create_hypermodel, fixed_hyperparameters
+    from search_spaces.scratch import RECIPES
     from tuning.engine.cost import multiply_adds
     from tuning.engine.plan import CALIBRATION_DRAWS, sampled_models
 
     data = SimpleNamespace(names=SimpleNamespace(fine=tuple(range(100))), image_size=32)
     models, recipes = sampled_models(SearchConfig(method="scratch", seed=1), None, data)
     priced = [multiply_adds(model) for model in models[recipes:]]
-    assert recipes == 3 and len(priced) == CALIBRATION_DRAWS - recipes
+    assert recipes == len(RECIPES) and len(priced) == CALIBRATION_DRAWS - recipes
 
     hypermodel = create_hypermodel("scratch", epochs=3, classes=100, image_size=32)
     oracle = kt.oracles.RandomSearchOracle(kt.Objective("val_accuracy", "max"), seed=1)

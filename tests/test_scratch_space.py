@@ -1,4 +1,4 @@
-"""The scratch space's training: residual stages, schedules across rungs, smoothing, crop."""
+"""The scratch space's shapes and training: residual, conv groups, schedules, smoothing, crop."""
 
 import warnings
 
@@ -91,6 +91,21 @@ def test_the_residual_corner_is_resnet18s_cifar_shape():
     ]
     assert pooling.output.shape[1:] == (512,)
     assert 11.1e6 < model.count_params() < 11.3e6  # ResNet-18 on CIFAR-100: 11.2M
+
+
+def test_conv_groups_pool_after_their_first_conv_and_pool_globally():
+    _, _, model = _scratch(
+        architecture="conv_groups", conv_blocks=3, base_filters=32, convs_per_block=2
+    )
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == [32, 32, 64, 64, 128, 128]
+    # a group's later convs see its pooled map: a quarter of the cost of plain blocks' order
+    assert [c.output.shape[1] for c in convs] == [32, 16, 16, 8, 8, 4]
+    [pooling] = [
+        layer for layer in model.layers if isinstance(layer, keras.layers.GlobalAveragePooling2D)
+    ]
+    assert pooling.output.shape[1:] == (128,)
+    assert not any(isinstance(layer, keras.layers.Dense) for layer in model.layers[:-1])
 
 
 def test_the_seed_preset_is_still_the_seed_recipe():

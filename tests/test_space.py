@@ -69,7 +69,7 @@ def test_the_printed_default_space_reads_back_as_the_same_space(tmp_path, method
         ("dropout = [0.1", "not a readable TOML file"),
         (
             "architecture = 'densenet'",
-            "'densenet' is not one the model supports ('plain', 'residual')",
+            "'densenet' is not one the model supports ('plain', 'conv_groups', 'residual')",
         ),
         ("[optimizer]\nvalues = ['adam', 'lamb']", "'lamb' is not one the model supports"),
         ("pooling = 'max'", "'max' is not one the model supports ('flatten', 'avg')"),
