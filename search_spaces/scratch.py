@@ -238,8 +238,8 @@ def group_features(x, groups: int, base_filters: int, convs_per_group: int):
 
     Pooling before batch norm and the later convs is airbench's order. On real CIFAR-100 (the
     search's full split, 15 epochs, 2 cores) 3 groups of two convs from 32 filters reached 55.4%
-    validation accuracy against 49.9% for the plain batch-norm CNN (recipe 3), in 37 s an epoch
-    against 35 (benchmarks/README.md, "Recipes on real photos").
+    validation accuracy against 49.9% for the plain batch-norm CNN with the same training, in
+    37 s an epoch against 35 (benchmarks/README.md, "Recipes on real photos").
     """
     for group in range(groups):
         filters = min(base_filters * 2**group, MAX_FILTERS)
