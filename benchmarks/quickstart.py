@@ -57,7 +57,8 @@ def main(argv=None) -> None:
 
 
 def checkout() -> str:
-    """The commit measured, and whether the work tree had changes (a clean clone has none)."""
+    """The commit measured, and whether tracked files had changed (a clean clone has none;
+    untracked files, such as a run's own logs, do not change the code measured)."""
 
     def git(*args):
         return subprocess.run(
@@ -65,7 +66,8 @@ def checkout() -> str:
         ).stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    return f"{commit}{' with uncommitted changes' if git('status', '--porcelain') else ''}"
+    changed = git("status", "--porcelain", "--untracked-files=no")
+    return f"{commit}{' with uncommitted changes' if changed else ''}"
 
 
 def time_once() -> dict:

@@ -191,12 +191,13 @@ class ScratchCNN(kt.HyperModel):
                 x, plain["dense_units"], dropout, plain["dense_layers"], self.classes
             )
         else:
-            if architecture == "conv_groups":
-                x = group_features(
+            x = (
+                group_features(
                     x, plain["conv_blocks"], plain["base_filters"], plain["convs_per_block"]
                 )
-            else:
-                x = residual_features(x, **residual)
+                if architecture == "conv_groups"
+                else residual_features(x, **residual)
+            )
             outputs = predictions(layers.Dropout(dropout)(x), self.classes)
         model = keras.Model(inputs, outputs, name=f"scratch_{architecture}")
         return compile_classifier(

@@ -63,7 +63,8 @@ def test_a_seed_of_0_is_refused_as_keras_tuner_would_draw_a_random_one():
 
     with pytest.raises(ConfigError) as caught:
         SearchConfig(method="scratch", seed=0)
-    assert one_line(caught.value).startswith("--seed must be 1 or more")
+    assert one_line(caught.value).startswith("--seed must be a positive integer")
+    assert "keras-tuner reads 0 as no seed" in one_line(caught.value)
     assert SearchConfig(method="scratch", seed=1).seed == 1
 
 

@@ -146,12 +146,7 @@ class SearchConfig:
         ):
             if getattr(self, name) is not None:
                 _positive(name, getattr(self, name))
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 1:
-            # keras-tuner reads a seed of 0 as "none" and draws a random one.
-            raise ConfigError(
-                f"{{seed}} must be 1 or more (keras-tuner reads 0 as no seed). "
-                f"Received: {self.seed!r}"
-            )
+        _positive("seed", self.seed, why="keras-tuner reads 0 as no seed and draws a random one")
         if self.max_epochs is not None and self.max_epochs < self.min_epochs:
             raise ConfigError(
                 f"{{max_epochs}} {self.max_epochs} is less than {{min_epochs}} {self.min_epochs}"
@@ -267,9 +262,10 @@ def _one_of(name: str, value, allowed) -> None:
         raise ConfigError(f"{{{name}}} must be one of {list(allowed)}. Received: {value!r}")
 
 
-def _positive(name: str, value) -> None:
+def _positive(name: str, value, why: str = "") -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{{{name}}} must be a positive integer. Received: {value!r}")
+        because = f" ({why})" if why else ""
+        raise ConfigError(f"{{{name}}} must be a positive integer{because}. Received: {value!r}")
 
 
 def parse_address(text: str, field: str) -> tuple[str, int]:
