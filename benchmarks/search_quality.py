@@ -390,7 +390,8 @@ def plot(record: dict, path: Path) -> None:
             ax.step(*zip(*points), where="post", label=f"{name} ({points[-1][1]:.3f})")
     ax.set_xlabel("minutes (each contender's own turns)")
     ax.set_ylabel("best validation accuracy so far")
-    ax.set_title(f"{record['data']}, {record['budget_minutes']:g} min each")
+    source, _, split = record["data"].partition(", ")  # a path's folders would overflow
+    ax.set_title(f"{Path(source).name}, {split}, {record['budget_minutes']:g} min each")
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
