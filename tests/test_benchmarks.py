@@ -149,3 +149,14 @@ def test_search_quality_takes_turns_within_the_budget_and_plots(tmp_path):
             assert 0 < result["test_accuracy"] <= 1 and result["test_error"] is None, result
     processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert "--train-size 1000 --val-size 250" not in processes  # every contender was killed
+
+
+@pytest.mark.slow
+def test_input_size_benchmark_trains_the_fixed_model_at_each_size(tmp_path):
+    from benchmarks.input_size import CONTENDERS
+
+    args = "--data synthetic --weights none --methods feature --train-size 200 --max-epochs 1"
+    _, record = run_benchmark("input_size", args, tmp_path, "input-size")
+    sizes = [(run["input_size"], run["weights"]) for run in record["runs"]]
+    assert sizes == list(CONTENDERS)
+    assert all(0 <= run["val_accuracy"] <= 1 and run["epochs_run"] == 1 for run in record["runs"])
