@@ -7,7 +7,8 @@ For `feature` and `finetune` with MobileNetV2-0.35, trains one fixed model per i
 128 px with the ImageNet weights, and 96 px with `--weights none`) through the CLI a user runs:
 `python -m tuning search --tuner random --max-trials 1 --space FIXED.toml`, on the full training
 split, each with an empty cache folder (building the cache is part of its time). The fixed models
-are the settings the default 96 px searches found best (`FIXED` below), so the comparison favours
+are the settings the default 96 px searches found best (`FIXED` below: their learning rates to
+two figures), so the comparison favours
 96 px if anything; a search at each size would cost an hour a size. The figure is validation
 accuracy: the test images are the report's alone. Writes
 `benchmarks/results/input-size-<date>.json`.
@@ -16,15 +17,12 @@ accuracy: the test images are the report's alone. Writes
 from __future__ import annotations
 
 import argparse
-import csv
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from benchmarks.machine import RESULTS, invocation, save_result
+from benchmarks.machine import RESULTS, checkout, invocation, save_result, timed_cli
+from tuning.rundir.trials_table import load_trials
 
 FIXED = {
     "feature": {
@@ -67,8 +65,8 @@ def main(argv=None) -> None:
         {
             "what": __doc__.split("\n\n")[2].replace("\n", " "),
             "command": invocation("benchmarks.input_size", argv),
+            "checkout": checkout(),
             "data": args.data,
-            "weights_file": args.weights,
             "fixed_hyperparameters": FIXED,
             "runs": runs,
         },
@@ -89,16 +87,10 @@ def run_one(args, method: str, size: int, weights: str) -> dict:
             *("--out", str(Path(work) / "runs"), "-q"),
         ]
         command += ["--train-size", str(args.train_size)] if args.train_size else []
-        env = {**os.environ, "CIFAR_TUNE_CACHE": str(Path(work) / "cache")}
-        start = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-m", "tuning", *command], env=env, text=True, capture_output=True
-        )
-        seconds = time.perf_counter() - start
+        done, seconds = timed_cli(command, Path(work) / "cache")
         if done.returncode != 0:
             sys.exit(f"{method} at {size} px failed: {done.stderr.strip().splitlines()[-1]}")
-        with open(Path(work) / "runs" / method / "trials.csv") as table:
-            trial = next(csv.DictReader(table))
+        trial = load_trials(Path(work) / "runs" / method).iloc[0]
     row = {
         "method": method,
         "input_size": size,

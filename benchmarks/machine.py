@@ -6,6 +6,9 @@ import datetime
 import json
 import os
 import platform
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
@@ -114,3 +117,28 @@ def invocation(module: str, argv) -> str:
 
     given = argv if argv is not None else sys.argv[1:]
     return f"python -m {module} " + " ".join(a for a in given if not a.startswith("--results"))
+
+
+def checkout() -> str:
+    """The commit measured, and whether tracked files had changed (a clean clone has none;
+    untracked files, such as a run's own logs, do not change the code measured)."""
+
+    def git(*args):
+        return subprocess.run(
+            ["git", *args], capture_output=True, text=True, cwd=Path(__file__).parent
+        ).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    changed = git("status", "--porcelain", "--untracked-files=no")
+    return f"{commit}{' with uncommitted changes' if changed else ''}"
+
+
+def timed_cli(args, cache: str | Path) -> tuple[subprocess.CompletedProcess, float]:
+    """`python -m tuning ARGS` as a user runs it, in a fresh process whose cache folder is `cache`
+    (an empty one makes building the cache part of the time); the process and its wall seconds."""
+    env = {**os.environ, "CIFAR_TUNE_CACHE": str(cache)}
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "tuning", *map(str, args)], env=env, text=True, capture_output=True
+    )
+    return done, time.perf_counter() - start

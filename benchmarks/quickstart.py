@@ -12,15 +12,11 @@ share of the search, from the run's own `trials.csv`. Writes
 from __future__ import annotations
 
 import argparse
-import os
 import re
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-from benchmarks.machine import RESULTS
+from benchmarks.machine import RESULTS, checkout, timed_cli
 
 # The README's first command after `pip install . &&` (tests/test_readme.py keeps them equal).
 QUICKSTART = (
@@ -56,35 +52,13 @@ def main(argv=None) -> None:
     )
 
 
-def checkout() -> str:
-    """The commit measured, and whether tracked files had changed (a clean clone has none;
-    untracked files, such as a run's own logs, do not change the code measured)."""
-
-    def git(*args):
-        return subprocess.run(
-            ["git", *args], capture_output=True, text=True, cwd=Path(__file__).parent
-        ).stdout.strip()
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    changed = git("status", "--porcelain", "--untracked-files=no")
-    return f"{commit}{' with uncommitted changes' if changed else ''}"
-
-
 def time_once() -> dict:
-    import pandas as pd
+    from tuning.rundir.trials_table import load_trials
 
     with tempfile.TemporaryDirectory() as out, tempfile.TemporaryDirectory() as cache:
-        env = {**os.environ, "CIFAR_TUNE_CACHE": cache}
-        start = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-m", "tuning", *QUICKSTART, "--out", out],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-        )
-        seconds = time.perf_counter() - start
-        trials = pd.read_csv(Path(out) / "scratch" / "trials.csv")
+        done, seconds = timed_cli([*QUICKSTART, "--out", out], cache)
+        done.check_returncode()
+        trials = load_trials(Path(out) / "scratch")
     best = re.search(r"val_accuracy (\d\.\d+)", done.stdout.strip().splitlines()[-1])
     completed = trials[trials.status == "COMPLETED"]
     return {
