@@ -23,22 +23,23 @@ from pathlib import Path
 
 from benchmarks.machine import RESULTS, checkout, invocation, save_result, timed_cli
 from tuning.rundir.trials_table import load_trials
+from tuning.space import fixing_toml
 
 FIXED = {
     "feature": {
-        "pooling": '"flatten"',
-        "dense_units": "1024",
-        "dropout": "0.4",
-        "learning_rate": "2e-4",
-        "flip": "false",
+        "pooling": "flatten",
+        "dense_units": 1024,
+        "dropout": 0.4,
+        "learning_rate": 2e-4,
+        "flip": False,
     },
     "finetune": {
-        "dense_units": "512",
-        "dropout": "0.1",
-        "head_learning_rate": "1.8e-4",
-        "unfreeze_blocks": "1",
-        "finetune_learning_rate": "7.4e-5",
-        "flip": "true",
+        "dense_units": 512,
+        "dropout": 0.1,
+        "head_learning_rate": 1.8e-4,
+        "unfreeze_blocks": 1,
+        "finetune_learning_rate": 7.4e-5,
+        "flip": True,
     },
 }
 CONTENDERS = ((32, "imagenet"), (96, "imagenet"), (128, "imagenet"), (96, "none"))
@@ -78,7 +79,7 @@ def run_one(args, method: str, size: int, weights: str) -> dict:
     """One fixed model trained by a one-trial search; its validation accuracy and wall time."""
     with tempfile.TemporaryDirectory() as work:
         space = Path(work) / "fixed.toml"
-        space.write_text("".join(f"{k} = {v}\n" for k, v in FIXED[method].items()))
+        space.write_text(fixing_toml(FIXED[method]))
         command = [
             *("search", "--method", method, "--backbone", "mobilenetv2", "--alpha", "0.35"),
             *("--weights", args.weights if weights == "imagenet" else "none"),

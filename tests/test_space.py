@@ -5,7 +5,7 @@ import pytest
 from conftest import run_cli
 
 from tuning.errors import UsageError
-from tuning.space import default_space, load_space, space_toml
+from tuning.space import default_space, fixing_toml, load_space, space_toml
 
 NARROW = """
 learning_rate = 0.002
@@ -53,6 +53,13 @@ def test_the_printed_default_space_reads_back_as_the_same_space(tmp_path, method
     assert [hp.get_config() for hp in load_space(path, method).space] == [
         hp.get_config() for hp in searched
     ]
+
+
+def test_a_fixing_space_file_reads_back_as_those_values(tmp_path):
+    values = {"pooling": "flatten", "dense_units": 1024, "learning_rate": 7.4e-5, "flip": False}
+    path = tmp_path / "fixed.toml"
+    path.write_text(fixing_toml(values))
+    assert load_space(path, "feature").values == values
 
 
 @pytest.mark.parametrize(

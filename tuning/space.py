@@ -161,6 +161,11 @@ def _checked(default, value):
     return float(value) if expected is float else value
 
 
+def fixing_toml(values: dict) -> str:
+    """A space file that fixes each name to its value, as `--space` reads it."""
+    return "".join(f"{name} = {_toml_value(value)}\n" for name, value in values.items())
+
+
 def _toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
