@@ -87,14 +87,12 @@ def measure(args) -> dict:
         method="scratch", data=args.data, train_size=args.train_size, seed=args.seed
     )
     data = data_of(config)
-    drawn = plan.sampled_models(config, None, data)
-    models = drawn[0] if isinstance(drawn, tuple) else drawn  # older checkouts: the models alone
+    models, price = _planner(plan, config, data)
     madds = [multiply_adds(m) for m in models]
     picked = {"cheap": madds.index(min(madds)), "costly": madds.index(max(madds))}
-    batch = min(config.batch_size, plan.TIMED_BATCH)
     result = {"planner": plan.__file__}
     for name, index in picked.items():
-        calibrated, _ = plan.time_steps(models[index], data, batch)
+        calibrated, _ = price(models[index])
         steady = _steady_seconds_per_image(models[index], data, config.batch_size, args.steps)
         result[name] = {
             "madds": madds[index],
@@ -105,6 +103,21 @@ def measure(args) -> dict:
         statistics.mean(result[n]["calibrated"] / result[n]["steady"] for n in picked), 2
     )
     return result
+
+
+def _planner(plan, config, data) -> tuple[list, object]:
+    """(the models `plan` samples, model -> its `time_steps`), by the checkout's own API."""
+    if not hasattr(plan, "step_batches"):  # checkouts before the planner took a HyperModel
+        drawn = plan.sampled_models(config, None, data)
+        batch = min(config.batch_size, plan.TIMED_BATCH)
+        models = drawn[0] if isinstance(drawn, tuple) else drawn  # older: the models alone
+        return models, lambda model: plan.time_steps(model, data, batch)
+    from tuning.data.features import hypermodel_for
+
+    hypermodel = hypermodel_for(config, data, None, epochs=plan.PLANNED_MIN_EPOCHS)
+    batches = plan.step_batches(config, data, hypermodel)
+    models, _ = plan.sampled_models(config, None, hypermodel)
+    return models, lambda model: plan.time_steps(model, *batches(model))
 
 
 def _steady_seconds_per_image(model, data, batch_size: int, steps: int) -> float:

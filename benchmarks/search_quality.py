@@ -305,9 +305,10 @@ def plan_search(args) -> dict:
     """The Hyperband epochs a `scratch --time-budget` search of `args.minutes` would plan on
     this machine (the default space, this benchmark's split and cost cap)."""
     from tuning.config import SearchConfig
+    from tuning.data.features import hypermodel_for
     from tuning.data.sources import load_search_data
     from tuning.engine.cost import parse_madds
-    from tuning.engine.plan import measured_plan
+    from tuning.engine.plan import PLANNED_MIN_EPOCHS, measured_plan
 
     config = SearchConfig(
         method="scratch",
@@ -320,7 +321,8 @@ def plan_search(args) -> dict:
         time_budget=args.minutes * 60,
     )
     data = load_search_data(config.data, config.val_size, config.train_size, config.seed)
-    plan, _, pricing, spent = measured_plan(config, data, None)
+    hypermodel = hypermodel_for(config, data, None, epochs=PLANNED_MIN_EPOCHS)
+    plan, _, pricing, spent = measured_plan(config, data, None, hypermodel)
     return {
         "max_epochs": plan.max_epochs,
         "min_epochs": plan.min_epochs,

@@ -78,6 +78,12 @@ class FineTune(BackboneHyperModel):
     def cached_layers(self) -> tuple[str, ...]:
         return tuple(cut_layer(self.backbone, units) for units in range(MAX_UNFROZEN_UNITS + 1))
 
+    def cached_warm_up(self, model: keras.Model, learning_rate: float) -> tuple[keras.Model, str]:
+        """(`model`'s head compiled at `learning_rate`, the layer whose cached activations it
+        trains on): what a new trial's warm-up fits on a feature cache."""
+        head = model.get_layer("head")
+        return compile_classifier(head, learning_rate), top_layer(self.backbone)
+
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         dense_units = hp.Choice("dense_units", [128, 256, 512, 1024])
         dropout = hp.Float("dropout", 0.0, 0.6, step=0.1)
@@ -118,14 +124,15 @@ class FineTune(BackboneHyperModel):
         epochs. A promoted trial reloads a checkpoint whose head was already warmed up.
         """
         blocks, flip = hp.get("unfreeze_blocks"), hp.get("flip")
-        head, base = model.get_layer("head"), model.get_layer(self.backbone)
+        base = model.get_layer(self.backbone)
         warm_up = hp.get("head_epochs") if initial_epoch == 0 else 0
         if warm_up:  # a new trial; a promoted one goes on as `build` and its checkpoint left it
             unfreeze_top(base, self.backbone, 0)
-            fitted, data = model, {}
-            if self.features is not None:
-                fitted, data = head, self.cached_data(top_layer(self.backbone), flip, args, kwargs)
-            compile_classifier(fitted, hp.get("head_learning_rate"))
+            if self.features is None:
+                fitted, data = compile_classifier(model, hp.get("head_learning_rate")), {}
+            else:
+                fitted, layer = self.cached_warm_up(model, hp.get("head_learning_rate"))
+                data = self.cached_data(layer, flip, args, kwargs)
             fitted.fit(
                 *([] if data else args),
                 epochs=warm_up,

@@ -130,6 +130,31 @@ def tree_digest(folder: Path) -> dict:
     }
 
 
+def make_cache(root, backbone="vgg16"):
+    """A feature cache of `backbone` (random weights, 32 px) over 48 training and 32 validation
+    images of random pixels, at every layer a fine-tuning trial starts from."""
+    import keras
+    import numpy as np
+
+    from search_spaces import load_base
+    from search_spaces.backbones import cut_layer
+    from tuning.data.features import FeatureCache
+    from tuning.data.sources import SearchData, Split
+
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+        return Split(images, rng.integers(0, 100, n), np.zeros(n, dtype=np.int64))
+
+    data = SearchData(split(48), split(32), "random pixels")
+    keras.utils.set_random_seed(0)
+    base = load_base(backbone, "none", 32)
+    cache = FeatureCache(base, 32, data, batch_size=16, seed=0, root=root)
+    cache.prepare([cut_layer(backbone, units) for units in range(4)])
+    return cache
+
+
 SMALL_SEARCH = ("--data synthetic --weights none --max-epochs 2 --train-size 1000").split()
 
 

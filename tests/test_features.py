@@ -3,38 +3,19 @@
 import keras
 import numpy as np
 import pytest
+from conftest import make_cache
 
-from search_spaces import create_hypermodel, fixed_hyperparameters, load_base
+from search_spaces import create_hypermodel, fixed_hyperparameters
 from search_spaces.backbones import cut_layer, extractor, top_layer
 from tuning.data.features import FeatureCache
-from tuning.data.sources import SearchData, Split
-
-
-def _split(rng, n):
-    return Split(
-        rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
-        rng.integers(0, 100, n),
-        np.zeros(n, dtype=np.int64),
-    )
-
+from tuning.data.sources import SearchData
 
 TOP_LAYER = top_layer("vgg16")
 
 
-def _make_cache(root, backbone="vgg16"):
-    rng = np.random.default_rng(0)
-    data = SearchData(_split(rng, 48), _split(rng, 32), "random pixels")
-    keras.utils.set_random_seed(0)
-    cache = FeatureCache(
-        load_base(backbone, "none", 32), 32, data, batch_size=16, seed=0, root=root
-    )
-    cache.prepare([cut_layer(backbone, units) for units in range(4)])
-    return cache
-
-
 @pytest.fixture
 def cache(tmp_path):
-    return _make_cache(tmp_path)
+    return make_cache(tmp_path)
 
 
 @pytest.fixture(
@@ -46,7 +27,7 @@ def cache(tmp_path):
 )
 def any_cache(request, tmp_path):
     """A cache of each backbone (ResNet-50 and EfficientNet-B0, the slowest, with -m slow)."""
-    return _make_cache(tmp_path, request.param)
+    return make_cache(tmp_path, request.param)
 
 
 def _activations(cache, layer, split="validation", flipped=False):

@@ -4,6 +4,7 @@ finishes inside the budget."""
 import json
 
 import pytest
+from conftest import make_cache
 
 from tuning.config import SearchConfig
 from tuning.engine.budget import format_duration
@@ -110,7 +111,6 @@ def test_the_calibration_prices_the_draws_the_tuner_makes():
     # One seed per hyperparameter, as keras-tuner's oracle: one seed per draw put every draw on
     # one line through the space, its costs a handful of values, and priced a one-hour plan's
     # draws at a fifth of what the tuner's own draws took.
-    from types import SimpleNamespace
 
     import keras_tuner as kt
 
@@ -119,12 +119,11 @@ def test_the_calibration_prices_the_draws_the_tuner_makes():
     from tuning.engine.cost import multiply_adds
     from tuning.engine.plan import CALIBRATION_DRAWS, sampled_models
 
-    data = SimpleNamespace(names=SimpleNamespace(fine=tuple(range(100))), image_size=32)
-    models, recipes = sampled_models(SearchConfig(method="scratch", seed=1), None, data)
+    hypermodel = create_hypermodel("scratch", epochs=3, classes=100, image_size=32)
+    models, recipes = sampled_models(SearchConfig(method="scratch", seed=1), None, hypermodel)
     priced = [multiply_adds(model) for model in models[recipes:]]
     assert recipes == len(RECIPES) and len(priced) == CALIBRATION_DRAWS - recipes
 
-    hypermodel = create_hypermodel("scratch", epochs=3, classes=100, image_size=32)
     oracle = kt.oracles.RandomSearchOracle(kt.Objective("val_accuracy", "max"), seed=1)
     oracle.hyperparameters = kt.HyperParameters()
     hypermodel.build(oracle.hyperparameters)
@@ -169,13 +168,54 @@ def test_a_budget_too_short_for_the_recipes_names_the_smallest_that_runs_one():
         choose_capped_plan(20, PRICING, factor=3, spent=10)
 
 
-def test_only_a_scratch_hyperband_search_with_a_budget_and_no_epochs_plans():
+def test_a_hyperband_search_with_a_budget_and_no_epochs_plans_unless_its_backbone_runs_uncached():
     assert SearchConfig(method="scratch", time_budget=600).plans_epochs
     assert SearchConfig(method="scratch", time_budget=600).max_epochs is None
     assert SearchConfig(method="scratch").max_epochs == 9
     assert SearchConfig(method="scratch", time_budget=600, max_epochs=5).max_epochs == 5
-    assert SearchConfig(method="feature", time_budget=600).max_epochs == 9
     assert SearchConfig(method="scratch", tuner="random", time_budget=600).max_epochs == 9
+    assert SearchConfig(method="finetune", time_budget=600).plans_epochs
+    assert SearchConfig(method="feature", time_budget=600).plans_epochs
+    assert SearchConfig(method="feature", time_budget=600, cache=False).max_epochs == 9
+    assert SearchConfig(method="feature", time_budget=600, preset="seed").max_epochs == 9
+
+
+def test_a_finetune_plan_prices_the_head_warm_up_of_every_trial_a_bracket_starts():
+    cost = Cost(epoch_seconds=10, trial_seconds=2, warm_up_epoch_seconds=4, warm_up_trial_seconds=1)
+    plain = hyperband_plan(9, 1, 3, Cost(epoch_seconds=10, trial_seconds=2))
+    plan = hyperband_plan(9, 1, 3, cost)
+    # brackets start 9, 5 and 3 trials (the rest are promoted: no second warm-up), each
+    # warming its head for a third of 9 epochs
+    assert plan.seconds == plain.seconds + 17 * (3 * 4 + 1)
+    assert plan.first_bracket_seconds == plain.first_bracket_seconds + 9 * (3 * 4 + 1)
+    given = Cost(10, 2, (), warm_up_epoch_seconds=4, head_epochs=1)
+    assert hyperband_plan(9, 1, 3, given).seconds == plain.seconds + 17 * 4
+    assert choose_plan(3600, cost, 3).max_epochs < choose_plan(3600, plain_cost(cost), 3).max_epochs
+
+
+def plain_cost(cost: Cost) -> Cost:
+    return Cost(cost.epoch_seconds, cost.trial_seconds, cost.recipe_epoch_seconds)
+
+
+def test_a_cached_finetune_space_is_priced_on_its_cache_head_warm_up_included(tmp_path):
+    from types import SimpleNamespace
+
+    from search_spaces import create_hypermodel
+    from tuning.engine.plan import measure_pricing
+
+    cache = make_cache(tmp_path)
+    hypermodel = create_hypermodel("finetune", weights="none", features=cache)
+    data = SimpleNamespace(train=cache.splits["train"], validation=cache.splits["validation"])
+    config = SearchConfig(method="finetune", batch_size=16, time_budget=600, weights="none")
+    pricing = measure_pricing(config, data, None, hypermodel)
+    # the cheapest and the costliest draw (1 and 3 blocks unfrozen) differ, both timed
+    assert len(pricing.timed) == 2 and pricing.timed[0][0] < pricing.timed[1][0]
+    assert all(seconds > 0 for _, seconds in pricing.timed)
+    head = pricing.cost().warm_up
+    assert head(9) > head(3) > 0  # a third of max_epochs, each a cached head epoch
+    # the head alone on the top activations costs less than fine-tuning blocks under it
+    warm_up_epoch = pricing.warm_up.warm_up_epoch_seconds
+    assert warm_up_epoch < pricing.epoch_seconds(pricing.timed[0][0])
 
 
 # Slow: two and a half minutes of search. Not less: on a 2-core AVX2 CPU the calibration alone
@@ -210,6 +250,35 @@ def test_a_planned_search_records_its_plan_trains_its_rounds_and_resumes_with_it
         recorded["max_epochs"],
         recorded["min_epochs"],
     )
+
+
+@pytest.mark.slow
+def test_a_planned_finetune_search_builds_its_cache_first_and_warms_up_as_planned(tmp_path):
+    from tuning import run_search
+
+    config = SearchConfig(
+        method="finetune",
+        data="synthetic",
+        weights="none",
+        train_size=500,
+        time_budget=120,
+        out=str(tmp_path),
+    )
+    lines = []
+    run_search(config, log=lines.append)
+    planned = [line for line in lines if line.startswith("budget 2m00s: Hyperband over ")]
+    assert planned and "a new trial's head warm-up" in planned[0], lines
+    assert lines.index(planned[0]) > next(
+        i for i, line in enumerate(lines) if line.startswith("feature cache:")
+    )
+    recorded = json.loads((config.run_dir / "search_config.json").read_text())
+    assert recorded["min_epochs"] in (1, PLANNED_MIN_EPOCHS)
+    assert recorded["max_epochs"] >= recorded["min_epochs"]
+    trials = [
+        json.loads(p.read_text())["hyperparameters"]["values"]
+        for p in config.run_dir.glob("trial_*/trial.json")
+    ]
+    assert trials and {t["head_epochs"] for t in trials} == {max(1, recorded["max_epochs"] // 3)}
 
 
 def test_tensorflows_retracing_notice_is_dropped_and_its_other_warnings_kept():

@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-epochs",
         type=int,
         help="Hyperband's largest budget; epochs per trial for the other tuners (default 9; "
-        "a scratch search with --time-budget plans it)",
+        "a Hyperband search with --time-budget plans it)",
     )
     space.add_argument(
         "--min-epochs",

@@ -22,6 +22,12 @@ DEFAULT_MAX_EPOCHS = 9
 MIN_INPUT_SIZE = 32  # the backbones' smallest input side
 
 
+def head_epochs_for(max_epochs: int, head_epochs: int | None = None) -> int:
+    """A fine-tuning trial's head-only epochs: `head_epochs` if given, else a third of
+    `max_epochs` (at least 1)."""
+    return head_epochs if head_epochs is not None else max(1, max_epochs // 3)
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     """Everything a search needs; written beside its results as `search_config.json`.
@@ -30,8 +36,8 @@ class SearchConfig:
         method: which search space: "scratch", "feature" or "finetune".
         tuner: "hyperband" (default), "random" or "bayesian".
         max_epochs: Hyperband's largest budget; the epochs of every trial for the other tuners.
-            None: 9, or planned from `time_budget` for a `scratch` Hyperband search
-            (`tuning.engine.plan`), which then also sets `min_epochs`.
+            None: 9, or planned from `time_budget` for a Hyperband search (`plans_epochs`,
+            `tuning.engine.plan`), which then also sets `min_epochs`.
         min_epochs: Hyperband's smallest budget, its first rounds' epochs.
         factor: Hyperband's reduction factor (>= 2).
         hyperband_iterations: how many times Hyperband runs its full set of brackets.
@@ -213,11 +219,12 @@ class SearchConfig:
     @property
     def plans_epochs(self) -> bool:
         """Whether the search plans `max_epochs` (and `min_epochs`) from its time budget: a
-        `scratch` Hyperband search with `time_budget` and no `max_epochs` given."""
+        Hyperband search with `time_budget` and no `max_epochs` given, of `scratch` or of a
+        backbone method on its feature cache (without one, a trial's cost is the backbone's)."""
         return (
             self.max_epochs is None
             and self.time_budget is not None
-            and self.method == "scratch"
+            and (self.method == "scratch" or self.cache)
             and self.tuner == "hyperband"
             and self.preset is None
         )
@@ -225,9 +232,7 @@ class SearchConfig:
     @property
     def fine_tune_head_epochs(self) -> int:
         """Head-only epochs of a fine-tuning trial: as given, else a third of the budget (>= 1)."""
-        if self.head_epochs is not None:
-            return self.head_epochs
-        return max(1, (self.max_epochs or DEFAULT_MAX_EPOCHS) // 3)
+        return head_epochs_for(self.max_epochs or DEFAULT_MAX_EPOCHS, self.head_epochs)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

@@ -341,7 +341,13 @@ def load_backbone(config, image_side: int = 32):
 
 
 def hypermodel_for(
-    config, data: SearchData, backbone, seed: int | None = None, log=None, epochs: int | None = None
+    config,
+    data: SearchData,
+    backbone,
+    seed: int | None = None,
+    log=None,
+    epochs: int | None = None,
+    features: FeatureCache | None = None,
 ):
     """The HyperModel of `config.method`, on a prepared feature cache unless `config.cache` is off.
 
@@ -349,11 +355,13 @@ def hypermodel_for(
         backbone: from `load_backbone` (None for "scratch").
         seed: seeds the cached datasets' shuffling (default: the search's seed).
         epochs: the epochs a learning-rate schedule spans (default: `config.max_epochs`).
+        features: a cache an earlier HyperModel of this search prepared (its `features`), taken
+            as it is: planning a search prepares it, the tuner's HyperModel then reads it.
     """
     from search_spaces import create_hypermodel
 
-    features = None
-    if backbone is not None and config.cache:
+    prepare = features is None and backbone is not None and config.cache
+    if prepare:
         shuffle_seed = config.seed if seed is None else seed
         size = config.input_side(data.image_size)
         features = FeatureCache(backbone, size, data, config.batch_size, shuffle_seed)
@@ -369,7 +377,7 @@ def hypermodel_for(
         classes=len(data.names.fine),
         image_size=data.image_size,
     )
-    if features is not None:
+    if prepare:
         seconds = features.prepare(hypermodel.cached_layers(), log)
         if log:
             how = "reused" if seconds is None else f"built in {seconds:.0f} s"

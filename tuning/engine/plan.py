@@ -2,11 +2,13 @@
 finishes inside the budget.
 
 Left at a fixed `--max-epochs`, a short budget ends inside Hyperband's first bracket (its full-
-budget round never runs) and a long one ends with the plan done and time unused. So a `scratch`
-Hyperband search with `--time-budget` and no `--max-epochs` measures what an epoch of its space
-costs here (`measure_pricing`: a few training steps of its cheapest and costliest sampled models
-and of its costliest recipe, other draws priced between them by their multiply-adds; a plan's
-first trials are the recipes, the rest priced as the mean draw), then takes the largest
+budget round never runs) and a long one ends with the plan done and time unused. So a Hyperband
+search with `--time-budget` and no `--max-epochs` (`SearchConfig.plans_epochs`) measures what an
+epoch of its space costs here (`measure_pricing`: a few training steps of its cheapest and
+costliest sampled models and of its costliest recipe, other draws priced between them by their
+multiply-adds; a plan's first trials are the recipes, the rest priced as the mean draw; a backbone
+method's models timed on its feature cache, built first, and a `finetune` trial's head warm-up
+priced for each trial a bracket starts), then takes the largest
 `max_epochs` whose first bracket, by keras-tuner's own arithmetic, fills at most PLAN_SHARE of
 the budget. keras-tuner runs first the bracket with the most, shortest first rounds, and promotes
 its best to `max_epochs`: the model the search hands over comes from it (both one-hour runs on
@@ -16,11 +18,11 @@ PLANNED_MIN_EPOCHS epochs where the budget allows it: on real CIFAR-100 a 1-epoc
 ranks configurations (benchmarks/README.md, "Recipes on real photos"). The plan is recorded as
 the search's `max_epochs` and `min_epochs`, so a resumed search goes on with the same plan.
 
-The space's costliest draws can cost a hundred times its recipes, and on a CPU one epoch of
-them can take a short budget whole. So without `--max-madds` the plan also chooses a cost cap:
-the largest under which a whole Hyperband iteration with rounds of PLANNED_MIN_EPOCHS up to
-SEARCH_EPOCHS still fits, else the one that trains the most epochs; the recipes always fit under
-it. The cap is recorded as the search's `max_madds`.
+The `scratch` space's costliest draws can cost a hundred times its recipes, and on a CPU one
+epoch of them can take a short budget whole. So without `--max-madds` its plan also chooses a
+cost cap: the largest under which a whole Hyperband iteration with rounds of PLANNED_MIN_EPOCHS
+up to SEARCH_EPOCHS still fits, else the one that trains the most epochs; the recipes always fit
+under it. The cap is recorded as the search's `max_madds`.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from tuning.config import SearchConfig
+from tuning.config import SearchConfig, head_epochs_for
 from tuning.engine.budget import format_duration
 from tuning.errors import ConfigError
 from tuning.rundir.identity import recorded_config
@@ -50,11 +52,24 @@ TIMED_BATCH = 64  # at most: smaller batches cost a little more per image, so th
 class Cost:
     """What a trial of a space costs here: seconds per epoch (validation included) of an
     average random draw and of each recipe (the tuner's first draws), and seconds per trial
-    beside its epochs (building, tracing, checkpoints)."""
+    beside its epochs (building, tracing, checkpoints). A `finetune` trial Hyperband starts
+    (not one it promotes) first trains its head alone: `head_epochs` (None: a third of
+    `max_epochs`, as the search sets them) of `warm_up_epoch_seconds` each, plus
+    `warm_up_trial_seconds` (a second `fit`)."""
 
     epoch_seconds: float
     trial_seconds: float
     recipe_epoch_seconds: tuple[float, ...] = ()
+    warm_up_epoch_seconds: float = 0.0
+    warm_up_trial_seconds: float = 0.0
+    head_epochs: int | None = None
+
+    def warm_up(self, max_epochs: int) -> float:
+        """Seconds of a new trial's warm-up in a search over `max_epochs`."""
+        if not self.warm_up_epoch_seconds:
+            return 0.0
+        epochs = head_epochs_for(max_epochs, self.head_epochs)
+        return epochs * self.warm_up_epoch_seconds + self.warm_up_trial_seconds
 
     def per_epoch(self, trials: int) -> float:
         """An epoch's mean seconds over a plan of `trials`: the recipes first, then draws."""
@@ -74,6 +89,7 @@ class Pricing:
     timed: tuple[tuple[int, float], ...]  # (multiply-adds, seconds per image), ascending
     images: float
     trial_seconds: float
+    warm_up: Cost = Cost(0.0, 0.0)  # its warm-up fields only: the head's, if a trial has one
 
     def epoch_seconds(self, madds: int) -> float:
         import numpy as np
@@ -86,7 +102,12 @@ class Pricing:
         recipes = [self.epoch_seconds(m) for m in self.madds[: self.recipes]]
         draws = [m for m in self.madds[self.recipes :] if cap is None or m <= cap]
         random = [self.epoch_seconds(m) for m in draws] or recipes
-        return Cost(sum(random) / len(random), self.trial_seconds, tuple(recipes))
+        return dataclasses.replace(
+            self.warm_up,
+            epoch_seconds=sum(random) / len(random),
+            trial_seconds=self.trial_seconds,
+            recipe_epoch_seconds=tuple(recipes),
+        )
 
     def caps(self) -> list[int | None]:
         """The caps worth planning, largest first: none, then each costlier draw's multiply-
@@ -170,9 +191,11 @@ def hyperband_plan(max_epochs: int, min_epochs: int, factor: int, cost: Cost) ->
     brackets = hyperband_brackets(max_epochs, min_epochs, factor)
     trials, epochs = rounds_work(sum(brackets, []))
     first_trials, first_epochs = rounds_work(brackets[0])
+    started = [rounds[0][0] for rounds in brackets]  # trials a bracket starts, not promotes
 
-    def seconds(trials: int, epochs: int) -> float:
-        return epochs * cost.per_epoch(trials) + trials * cost.trial_seconds
+    def seconds(trials: int, epochs: int, new: int) -> float:
+        warm_up = new * cost.warm_up(max_epochs)
+        return epochs * cost.per_epoch(trials) + trials * cost.trial_seconds + warm_up
 
     return Plan(
         max_epochs,
@@ -180,10 +203,10 @@ def hyperband_plan(max_epochs: int, min_epochs: int, factor: int, cost: Cost) ->
         len(brackets),
         trials,
         epochs,
-        seconds(trials, epochs),
+        seconds(trials, epochs, sum(started)),
         min(rounds[0][2] for rounds in brackets),
         first_trials,
-        seconds(first_trials, first_epochs),
+        seconds(first_trials, first_epochs, started[0]),
     )
 
 
@@ -211,7 +234,7 @@ def choose_plan(
             return dataclasses.replace(fitting[-1], budget_for_planned_rounds=needed)
         if fitting:
             return fitting[-1]
-    one_trial = cost.per_epoch(1) + cost.trial_seconds
+    one_trial = cost.per_epoch(1) + cost.trial_seconds + cost.warm_up(1)
     raise ConfigError(
         f"{{time_budget}} {format_duration(budget)} cannot run one trial here: one epoch of "
         f"this space takes about {format_duration(one_trial)}, after {spent:.0f} s measuring it; "
@@ -259,50 +282,64 @@ def recorded_plan(config: SearchConfig) -> SearchConfig:
     )
 
 
-def plan_epochs(config: SearchConfig, data, space, log=None, spent: float = 0.0) -> SearchConfig:
+def plan_epochs(
+    config: SearchConfig, data, space, hypermodel, log=None, spent: float = 0.0
+) -> SearchConfig:
     """`config` with `max_epochs`, `min_epochs` and (unless given) `max_madds` planned from
-    its time budget on `data`, `spent` seconds of it gone before planning began."""
+    its time budget on `data`, `spent` seconds of it gone before planning began.
+
+    `hypermodel` builds the space's models as the search's does (on its prepared feature
+    cache, for a backbone method); only its models' costs matter, not its epochs."""
     from tuning.engine.cost import format_madds
 
-    plan, cap, pricing, calibration = measured_plan(config, data, space, spent)
+    plan, cap, pricing, calibration = measured_plan(config, data, space, hypermodel, spent)
     if log:
         planned_cap = config.max_madds is None and cap is not None
         refused = f", models over {format_madds(cap)} multiply-adds refused" if planned_cap else ""
+        cost = pricing.cost(cap)
+        warm_up = cost.warm_up(plan.max_epochs)
+        head = f", a new trial's head warm-up {_seconds(warm_up)}" if warm_up else ""
         log(
             f"{plan.describe(config.time_budget)}{refused} (calibrated in {calibration:.0f} s: "
-            f"an epoch ~{pricing.cost(cap).per_epoch(plan.first_bracket_trials):.0f} s on "
-            f"average over its first bracket's trials, {len(data.train)} images)"
+            f"an epoch {_seconds(cost.per_epoch(plan.first_bracket_trials))} on "
+            f"average over its first bracket's trials{head}, {len(data.train)} images)"
         )
     return dataclasses.replace(
         config, max_epochs=plan.max_epochs, min_epochs=plan.min_epochs, max_madds=cap
     )
 
 
+def _seconds(seconds: float) -> str:
+    return f"~{seconds:.0f} s" if seconds >= 1 else "under 1 s"
+
+
 def measured_plan(
-    config: SearchConfig, data, space, spent: float = 0.0
+    config: SearchConfig, data, space, hypermodel, spent: float = 0.0
 ) -> tuple[Plan, int | None, Pricing, float]:
     """(the plan, the cost cap: `--max-madds` or planned, the pricing, the seconds measuring it)
     for what is left of `config`'s time budget on this machine after `spent` seconds and the
-    measuring."""
+    measuring. Only `scratch` plans a cap: its draws' costs span a factor of hundreds, a
+    backbone method's a few."""
     start = time.perf_counter()
-    pricing = measure_pricing(config, data, space)
+    pricing = measure_pricing(config, data, space, hypermodel)
     calibration = time.perf_counter() - start
     gone = spent + calibration
-    if config.max_madds is None:
+    if config.max_madds is None and config.method == "scratch":
         plan, cap = choose_capped_plan(config.time_budget, pricing, config.factor, gone)
         return plan, cap, pricing, calibration
     plan = choose_plan(config.time_budget, pricing.cost(), config.factor, gone)
     return plan, config.max_madds, pricing, calibration
 
 
-def measure_pricing(config: SearchConfig, data, space) -> Pricing:
+def measure_pricing(config: SearchConfig, data, space, hypermodel) -> Pricing:
     """Times a few training steps of the cheapest and the costliest of CALIBRATION_DRAWS
     configurations sampled from the space (recipes first, `--max-madds` respected), and of its
-    costliest recipe: the points through which every draw is priced."""
+    costliest recipe: the points through which every draw is priced. A `finetune` head's
+    warm-up on the cache is timed too (the costliest draw's head)."""
     from tuning.engine.cost import multiply_adds
     from tuning.host.runtime import hide_retracing_notices
 
-    models, recipes = sampled_models(config, space, data)
+    models, recipes = sampled_models(config, space, hypermodel)
     madds = [multiply_adds(m) for m in models]
     if config.max_madds is not None:
         kept = [i for i, m in enumerate(madds) if m <= config.max_madds] or [0]
@@ -311,35 +348,30 @@ def measure_pricing(config: SearchConfig, data, space) -> Pricing:
     picked = {madds.index(min(madds)), madds.index(max(madds))}
     if recipes:  # a short plan's trials are the recipes: their cost is measured, not read off
         picked.add(max(range(recipes), key=madds.__getitem__))
-    batch = min(config.batch_size, TIMED_BATCH)
     hide_retracing_notices()
-    timed = {i: time_steps(models[i], data, batch) for i in sorted(picked)}
+    batches = step_batches(config, data, hypermodel)
+    timed = {i: time_steps(models[i], *batches(models[i])) for i in sorted(picked)}
     return Pricing(
         madds=tuple(madds),
         recipes=recipes,
         timed=tuple(sorted((madds[i], per_image) for i, (per_image, _) in timed.items())),
         images=len(data.train) + len(data.validation) / 3,
         trial_seconds=sum(trial for _, trial in timed.values()) / len(timed),
+        warm_up=warm_up_cost(config, data, hypermodel, models[max(picked, key=madds.__getitem__)]),
     )
 
 
-def sampled_models(config: SearchConfig, space, data) -> tuple[list, int]:
+def sampled_models(config: SearchConfig, space, hypermodel) -> tuple[list, int]:
     """(compiled models of the space's recipes, then of random draws, seeded by `config.seed`,
-    for `data`'s image side and classes; how many are recipes)."""
+    built by `hypermodel`; how many are recipes)."""
     import copy
 
     import keras_tuner as kt
 
-    from search_spaces import create_hypermodel, fixed_hyperparameters
+    from search_spaces import fixed_hyperparameters
     from tuning.engine.recipes import recipe_values
     from tuning.host.internals import random_draws
 
-    hypermodel = create_hypermodel(
-        config.method,
-        epochs=PLANNED_MIN_EPOCHS,
-        classes=len(data.names.fine),
-        image_size=data.image_size,
-    )
     declared = copy.deepcopy(space) if space is not None else kt.HyperParameters()
     hypermodel.build(declared)  # declares every hyperparameter the file did not
     draws = [recipe_values(declared.space, r) for r in getattr(hypermodel, "recipes", {}).values()]
@@ -350,9 +382,43 @@ def sampled_models(config: SearchConfig, space, data) -> tuple[list, int]:
     return [hypermodel.build(fixed_hyperparameters(values)) for values in draws], recipes
 
 
-def time_steps(model, data, batch_size: int) -> tuple[float, float]:
+def step_batches(config: SearchConfig, data, hypermodel):
+    """model -> `time_steps`'s arguments after the model (its batches, a validation batch,
+    their size): images, or on a feature cache the activations at the layer its input is named
+    after, batched as in `fit`."""
+    from tuning.data.pipeline import to_dataset
+
+    steps = WARM_STEPS + TIMED_STEPS
+    features = getattr(hypermodel, "features", None)
+    if features is None:
+        batch = min(config.batch_size, TIMED_BATCH)
+        images = to_dataset(data.train.subset(slice(0, batch * steps)), batch)
+        validation = to_dataset(data.validation.subset(slice(0, batch)), batch)
+        return lambda model: (images, validation, batch)
+
+    def cached(model, layer=None):
+        layer = layer or model.layers[0].name
+        train = features.dataset(layer, "train").take(steps)
+        return train, features.dataset(layer, "validation").take(1), config.batch_size
+
+    return cached
+
+
+def warm_up_cost(config: SearchConfig, data, hypermodel, model) -> Cost:
+    """The head warm-up a new trial of `hypermodel` runs first, priced from `model`'s head on
+    the cache (no validation: the warm-up has none); nothing for a space without one."""
+    warm_up = getattr(hypermodel, "cached_warm_up", None)
+    if warm_up is None or getattr(hypermodel, "features", None) is None:
+        return Cost(0.0, 0.0)
+    head, layer = warm_up(model, 1e-3)
+    train, _, batch = step_batches(config, data, hypermodel)(head, layer)
+    per_image, trial = time_steps(head, train, None, batch)
+    return Cost(0.0, 0.0, (), per_image * len(data.train), trial, config.head_epochs)
+
+
+def time_steps(model, batches, validation, batch_size: int) -> tuple[float, float]:
     """(seconds per training image, seconds of a first `fit` beyond its steps: tracing the
-    training and the validation step, as every trial does).
+    training and the validation step, as every trial does), fitting `batches` for one epoch.
 
     A step is timed between batch ends inside one `fit`, after WARM_STEPS: a `fit`'s own set-up
     and the first steps' one-off work would otherwise be priced as every image's cost
@@ -360,11 +426,6 @@ def time_steps(model, data, batch_size: int) -> tuple[float, float]:
     import keras
     import numpy as np
 
-    from tuning.data.pipeline import to_dataset
-
-    images = data.train.subset(slice(0, batch_size * (WARM_STEPS + TIMED_STEPS)))
-    batches = to_dataset(images, batch_size)
-    validation = to_dataset(data.validation.subset(slice(0, batch_size)), batch_size)
     ends = []
     clock = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda *_, **__: ends.append(time.perf_counter())

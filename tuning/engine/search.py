@@ -18,7 +18,7 @@ from tuning.config import SearchConfig
 from tuning.data.features import hypermodel_for, load_backbone
 from tuning.data.sources import SearchData, Split, data_of, with_arrays
 from tuning.engine.budget import BudgetSpent, SearchClock, format_duration
-from tuning.engine.plan import plan_epochs, recorded_plan
+from tuning.engine.plan import PLANNED_MIN_EPOCHS, plan_epochs, recorded_plan
 from tuning.errors import SearchFailed
 from tuning.host import interrupt
 from tuning.host.cpu import onednn_line
@@ -74,14 +74,18 @@ def _search_in_policy(
     config = recorded_plan(config)
     check_resumable(config, arrays)
     space, data, backbone = _inputs(config, arrays, log, names)
+    features = None
     if config.plans_epochs:
-        config = plan_epochs(config, data, space, log, spent=time.monotonic() - started)
+        planning = _hypermodel(config, data, backbone, log, epochs=PLANNED_MIN_EPOCHS)
+        features = getattr(planning, "features", None)  # prepared: the tuner's reads it
+        config = plan_epochs(config, data, space, planning, log, time.monotonic() - started)
     check_writable(Path(config.out))
+    inputs = space, data, backbone, features
     try:
         with run_dir_lock(config.run_dir, force=config.force_unlock):
             if config.overwrite:
                 clear_keeping_lock(config.run_dir)
-            return _locked_search(config, space, data, backbone, log, arrays, precision, started)
+            return _locked_search(config, inputs, log, arrays, precision, started)
     except OSError as error:
         raise_if_disk_error(error, config.run_dir)
         raise
@@ -97,10 +101,23 @@ def _inputs(config: SearchConfig, arrays: Split | None = None, log=None, names=N
     return space, data, load_backbone(config, data.image_size)
 
 
-def _tuner(config: SearchConfig, space, data: SearchData, backbone, log, worker=None, clock=None):
+def _hypermodel(config: SearchConfig, data: SearchData, backbone, log, **kwargs):
+    return hypermodel_for(config, data, backbone, log=log if config.verbose else None, **kwargs)
+
+
+def _tuner(
+    config: SearchConfig,
+    space,
+    data: SearchData,
+    backbone,
+    log,
+    worker=None,
+    clock=None,
+    features=None,
+):
     from tuning.engine.tuner import make_tuner
 
-    hypermodel = hypermodel_for(config, data, backbone, log=log if config.verbose else None)
+    hypermodel = _hypermodel(config, data, backbone, log, features=features)
     return make_tuner(config, hypermodel, data, space, log, worker=worker, clock=clock)
 
 
@@ -112,18 +129,14 @@ def _start_worker(config: SearchConfig, log, worker_id: str):
 
 
 def _locked_search(
-    config: SearchConfig,
-    space,
-    data: SearchData,
-    backbone,
-    log,
-    arrays: Split | None,
-    precision: str,
-    started: float,
+    config: SearchConfig, inputs: tuple, log, arrays: Split | None, precision: str, started: float
 ) -> SearchResult:
+    """The search in its locked run directory; `inputs`: `_inputs`'s, and the feature cache a
+    plan prepared (or None)."""
     from tuning.distribute.roles import running_on_workers
     from tuning.engine.tuner import forget_ended
 
+    space, data, backbone, features = inputs
     if log:
         log(
             f"{config.method} search ({config.preset or config.tuner}), seed {config.seed}, "
@@ -132,7 +145,7 @@ def _locked_search(
     with interrupt.recorded():
         resumed = running_on_workers(config)  # read before keras-tuner's reload queues them
         clock = SearchClock(config.run_dir, config.time_budget, started)
-        tuner = _tuner(config, space, data, backbone, log, clock=clock)
+        tuner = _tuner(config, space, data, backbone, log, clock=clock, features=features)
         if log and config.time_budget:
             log(
                 f"time budget {format_duration(config.time_budget)}: "
