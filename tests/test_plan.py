@@ -14,6 +14,7 @@ from tuning.engine.plan import (
     SEARCH_EPOCHS,
     Cost,
     Pricing,
+    WarmUp,
     choose_capped_plan,
     choose_plan,
     hyperband_plan,
@@ -181,14 +182,14 @@ def test_a_hyperband_search_with_a_budget_and_no_epochs_plans_unless_its_backbon
 
 
 def test_a_finetune_plan_prices_the_head_warm_up_of_every_trial_a_bracket_starts():
-    cost = Cost(epoch_seconds=10, trial_seconds=2, warm_up_epoch_seconds=4, warm_up_trial_seconds=1)
+    cost = Cost(epoch_seconds=10, trial_seconds=2, head=WarmUp(epoch_seconds=4, trial_seconds=1))
     plain = hyperband_plan(9, 1, 3, Cost(epoch_seconds=10, trial_seconds=2))
     plan = hyperband_plan(9, 1, 3, cost)
     # brackets start 9, 5 and 3 trials (the rest are promoted: no second warm-up), each
     # warming its head for a third of 9 epochs
     assert plan.seconds == plain.seconds + 17 * (3 * 4 + 1)
     assert plan.first_bracket_seconds == plain.first_bracket_seconds + 9 * (3 * 4 + 1)
-    given = Cost(10, 2, (), warm_up_epoch_seconds=4, head_epochs=1)
+    given = Cost(10, 2, (), WarmUp(epoch_seconds=4, head_epochs=1))
     assert hyperband_plan(9, 1, 3, given).seconds == plain.seconds + 17 * 4
     assert choose_plan(3600, cost, 3).max_epochs < choose_plan(3600, plain_cost(cost), 3).max_epochs
 
@@ -214,7 +215,7 @@ def test_a_cached_finetune_space_is_priced_on_its_cache_head_warm_up_included(tm
     head = pricing.cost().warm_up
     assert head(9) > head(3) > 0  # a third of max_epochs, each a cached head epoch
     # the head alone on the top activations costs less than fine-tuning blocks under it
-    warm_up_epoch = pricing.warm_up.warm_up_epoch_seconds
+    warm_up_epoch = pricing.warm_up.epoch_seconds
     assert warm_up_epoch < pricing.epoch_seconds(pricing.timed[0][0])
 
 

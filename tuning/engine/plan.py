@@ -49,27 +49,36 @@ TIMED_BATCH = 64  # at most: smaller batches cost a little more per image, so th
 
 
 @dataclass(frozen=True)
+class WarmUp:
+    """The head-only training a `finetune` trial Hyperband starts (not one it promotes) runs
+    first: `head_epochs` (None: a third of `max_epochs`, as the search sets them) of
+    `epoch_seconds` each, plus `trial_seconds` (a second `fit`). None for other spaces."""
+
+    epoch_seconds: float = 0.0
+    trial_seconds: float = 0.0
+    head_epochs: int | None = None
+
+    def seconds(self, max_epochs: int) -> float:
+        """Seconds of a new trial's warm-up in a search over `max_epochs`."""
+        if not self.epoch_seconds:
+            return 0.0
+        epochs = head_epochs_for(max_epochs, self.head_epochs)
+        return epochs * self.epoch_seconds + self.trial_seconds
+
+
+@dataclass(frozen=True)
 class Cost:
     """What a trial of a space costs here: seconds per epoch (validation included) of an
-    average random draw and of each recipe (the tuner's first draws), and seconds per trial
-    beside its epochs (building, tracing, checkpoints). A `finetune` trial Hyperband starts
-    (not one it promotes) first trains its head alone: `head_epochs` (None: a third of
-    `max_epochs`, as the search sets them) of `warm_up_epoch_seconds` each, plus
-    `warm_up_trial_seconds` (a second `fit`)."""
+    average random draw and of each recipe (the tuner's first draws), seconds per trial
+    beside its epochs (building, tracing, checkpoints), and a new trial's head warm-up."""
 
     epoch_seconds: float
     trial_seconds: float
     recipe_epoch_seconds: tuple[float, ...] = ()
-    warm_up_epoch_seconds: float = 0.0
-    warm_up_trial_seconds: float = 0.0
-    head_epochs: int | None = None
+    head: WarmUp = WarmUp()
 
     def warm_up(self, max_epochs: int) -> float:
-        """Seconds of a new trial's warm-up in a search over `max_epochs`."""
-        if not self.warm_up_epoch_seconds:
-            return 0.0
-        epochs = head_epochs_for(max_epochs, self.head_epochs)
-        return epochs * self.warm_up_epoch_seconds + self.warm_up_trial_seconds
+        return self.head.seconds(max_epochs)
 
     def per_epoch(self, trials: int) -> float:
         """An epoch's mean seconds over a plan of `trials`: the recipes first, then draws."""
@@ -89,7 +98,7 @@ class Pricing:
     timed: tuple[tuple[int, float], ...]  # (multiply-adds, seconds per image), ascending
     images: float
     trial_seconds: float
-    warm_up: Cost = Cost(0.0, 0.0)  # its warm-up fields only: the head's, if a trial has one
+    warm_up: WarmUp = WarmUp()
 
     def epoch_seconds(self, madds: int) -> float:
         import numpy as np
@@ -102,12 +111,7 @@ class Pricing:
         recipes = [self.epoch_seconds(m) for m in self.madds[: self.recipes]]
         draws = [m for m in self.madds[self.recipes :] if cap is None or m <= cap]
         random = [self.epoch_seconds(m) for m in draws] or recipes
-        return dataclasses.replace(
-            self.warm_up,
-            epoch_seconds=sum(random) / len(random),
-            trial_seconds=self.trial_seconds,
-            recipe_epoch_seconds=tuple(recipes),
-        )
+        return Cost(sum(random) / len(random), self.trial_seconds, tuple(recipes), self.warm_up)
 
     def caps(self) -> list[int | None]:
         """The caps worth planning, largest first: none, then each costlier draw's multiply-
@@ -319,7 +323,7 @@ def measured_plan(
     """(the plan, the cost cap: `--max-madds` or planned, the pricing, the seconds measuring it)
     for what is left of `config`'s time budget on this machine after `spent` seconds and the
     measuring. Only `scratch` plans a cap: its draws' costs span a factor of hundreds, a
-    backbone method's a few."""
+    backbone method's differ only in the unfrozen blocks and the head."""
     start = time.perf_counter()
     pricing = measure_pricing(config, data, space, hypermodel)
     calibration = time.perf_counter() - start
@@ -404,16 +408,16 @@ def step_batches(config: SearchConfig, data, hypermodel):
     return cached
 
 
-def warm_up_cost(config: SearchConfig, data, hypermodel, model) -> Cost:
+def warm_up_cost(config: SearchConfig, data, hypermodel, model) -> WarmUp:
     """The head warm-up a new trial of `hypermodel` runs first, priced from `model`'s head on
     the cache (no validation: the warm-up has none); nothing for a space without one."""
     warm_up = getattr(hypermodel, "cached_warm_up", None)
     if warm_up is None or getattr(hypermodel, "features", None) is None:
-        return Cost(0.0, 0.0)
+        return WarmUp()
     head, layer = warm_up(model, 1e-3)
     train, _, batch = step_batches(config, data, hypermodel)(head, layer)
     per_image, trial = time_steps(head, train, None, batch)
-    return Cost(0.0, 0.0, (), per_image * len(data.train), trial, config.head_epochs)
+    return WarmUp(per_image * len(data.train), trial, config.head_epochs)
 
 
 def time_steps(model, batches, validation, batch_size: int) -> tuple[float, float]:
