@@ -7,12 +7,14 @@ Each round runs one fresh process per setting, in alternating order (`alternate_
 `float32`, and `auto`, what a search picks on this machine (mixed_bfloat16 on AMX CPUs, float32
 on the others: there both settings run the same computation). Each process times, after a warm-up
 epoch, the fastest of `--epochs` training epochs in images per second (batch 128, synthetic
-images: speed does not depend on what the pictures show): the seed's scratch CNN and the first
-`scratch` recipe (5,000 images each), a cached `finetune` epoch (VGG-16 block5 unfrozen on cached
-block4 output, random weights, 5,000 images, validation included), and, for the record, the
-frozen backbone's extraction of the feature cache in each precision (5,000 images; searches
-build it in float32 whatever they train in: the cache stays exact and shared). Writes
-`benchmarks/results/precision-<date>.json` with every run, the medians, auto's speed-up per row
+images: speed does not depend on what the pictures show): the seed's scratch CNN, the
+ResNet-8-like recipe (the row "first_recipe", first when this benchmark was written) and the
+recipe a `scratch` search draws first today (`search_first_recipe`; 5,000 images each), a
+cached `finetune` epoch (VGG-16 block5 unfrozen on cached block4 output, random weights, 5,000
+images, validation included), and, for the record, the frozen backbone's extraction of the
+feature cache in each precision (5,000 images; searches build it in float32 whatever they train
+in: the cache stays exact and shared). Writes `benchmarks/results/<--name>-<date>.json`
+(default `precision`) with every run, the medians, auto's speed-up per row
 and this machine's CPU features. `--against mixed_bfloat16` times that policy in auto's place, to
 decide auto on a host kind where it picks float32 (an AVX-512 BF16 CPU without AMX, say).
 """
@@ -33,6 +35,7 @@ from benchmarks.onednn import finetune_cached_throughput, seed_cnn, throughput
 ROWS = {  # row: training images
     "seed_scratch_cnn": 5000,
     "first_recipe": 5000,
+    "search_first_recipe": 5000,
     "finetune_cached_epoch": 5000,
     "feature_extraction": 5000,
 }
@@ -43,6 +46,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_round_arguments(parser, 3, ROWS)
     parser.add_argument("--against", choices=AGAINST, default="auto", help="timed beside float32")
+    parser.add_argument("--name", default="precision", help="the results file's name")
     parser.add_argument("--one", choices=("float32", *AGAINST), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
@@ -58,12 +62,13 @@ def main(argv=None) -> None:
     print(json.dumps({"images_per_second": medians, key: speedup}, indent=1))
     from benchmarks.machine import save_result
 
-    name = "precision" + ("" if args.against == "auto" else f"-{args.against}")
+    name = args.name + ("" if args.against == "auto" else f"-{args.against}")
     save_result(
         name + ("-tiny" if args.scale != 1 else ""),
         {
             "command": invocation("benchmarks.precision", argv).strip(),
             "auto_chose": choose_here(),
+            "search_first_recipe": _recipe_name("search_first_recipe"),
             "batch_size": 128,
             "seed": args.seed,
             "timed_epochs_per_process": args.epochs,
@@ -95,7 +100,7 @@ def time_rows(setting: str, args) -> dict:
         elif row == "feature_extraction":
             result[row] = _extraction(images, args.seed)
         else:
-            model = seed_cnn() if row == "seed_scratch_cnn" else _first_recipe()
+            model = seed_cnn() if row == "seed_scratch_cnn" else _recipe(_recipe_name(row))
             result[row] = throughput(model, images, args.seed, args.epochs)
     return result
 
@@ -108,14 +113,20 @@ def choose_here() -> dict:
     return {"policy": choice.policy, "why": choice.why}
 
 
-def _first_recipe():
-    """The ResNet-8-like recipe, named: the row "first_recipe" measures one model in every
-    results file, whatever the recipes' order."""
+def _recipe_name(row: str) -> str:
+    """The row "first_recipe" measures the ResNet-8-like recipe in every results file, whatever
+    the recipes' order; "search_first_recipe" the one a `scratch` search draws first today."""
+    from search_spaces.scratch import RECIPES
+
+    return "resnet8_w32_sgd_one_cycle" if row == "first_recipe" else next(iter(RECIPES))
+
+
+def _recipe(name: str):
+    """The `scratch` recipe `name`, built in the global policy."""
     from search_spaces import create_hypermodel, fixed_hyperparameters
     from search_spaces.scratch import RECIPES
 
-    recipe = RECIPES["resnet8_w32_sgd_one_cycle"]
-    return create_hypermodel("scratch").build(fixed_hyperparameters(recipe))
+    return create_hypermodel("scratch").build(fixed_hyperparameters(RECIPES[name]))
 
 
 def _extraction(images: int, seed: int) -> float:
