@@ -5,7 +5,8 @@
 
 Each round runs one fresh process per setting, in alternating order (`alternate_rounds`):
 `float32`, and `auto`, what a search picks on this machine (mixed_bfloat16 on AMX CPUs, float32
-on the others: there both settings run the same computation). Each process times, after a warm-up
+on the others: there both settings run the same computation; the `finetune` row in what a
+`finetune` search picks, float32 on AMX too). Each process times, after a warm-up
 epoch, the fastest of `--epochs` training epochs in images per second (batch 128, synthetic
 images: speed does not depend on what the pictures show): the seed's scratch CNN, the
 ResNet-8-like recipe (the row "first_recipe", first when this benchmark was written) and the
@@ -88,6 +89,7 @@ def time_rows(setting: str, args) -> dict:
     import_tensorflow_quietly()
     import keras
 
+    from search_spaces import dtype_policy
     from tuning.host.precision import choose
 
     choice = choose(setting)
@@ -95,8 +97,11 @@ def time_rows(setting: str, args) -> dict:
     result = {"policy": choice.policy, "why": choice.why}
     for row in args.rows:
         images = _images(row, args.scale)
-        if row == "finetune_cached_epoch":
-            result[row] = finetune_cached_throughput(images, args)
+        if row == "finetune_cached_epoch":  # in the policy a finetune search takes
+            finetune = choose(setting, method="finetune")
+            result["finetune_policy"] = finetune.policy
+            with dtype_policy(finetune.policy):
+                result[row] = finetune_cached_throughput(images, args)
         elif row == "feature_extraction":
             result[row] = _extraction(images, args.seed)
         else:

@@ -31,6 +31,18 @@ def test_auto_picks_the_fast_policy_of_the_device(gpus, flags, policy, why):
     assert choice.policy == policy and why in choice.why
 
 
+def test_auto_keeps_backbone_methods_float32_on_amx_but_not_on_a_gpu():
+    amx = {"avx2", "avx512f", "amx_tile", "amx_bf16"}
+    for method in ("feature", "finetune"):
+        choice = choose("auto", gpus=[], flags=amx, method=method)
+        assert choice.policy == "float32" and "backbone" in choice.why
+        assert choose("auto", gpus=[(8, 0)], flags=amx, method=method).policy == "mixed_float16"
+        assert choose("mixed_bfloat16", gpus=[], flags=amx, method=method).policy == (
+            "mixed_bfloat16"
+        )
+    assert choose("auto", gpus=[], flags=amx, method="scratch").policy == "mixed_bfloat16"
+
+
 def test_an_explicit_precision_wins_and_a_wrong_one_is_named():
     assert choose("float32", gpus=[(8, 0)], flags=set()).policy == "float32"
     assert choose("mixed_bfloat16", gpus=[], flags={"avx2"}).why == "chosen by you"

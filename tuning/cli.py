@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         metavar="{" + ",".join(PRECISIONS) + "}",
         help="what trials compute in: auto (default) takes mixed_float16 on a GPU of compute "
-        "capability >= 7.0, mixed_bfloat16 on a CPU with AMX, float32 elsewhere",
+        "capability >= 7.0, mixed_bfloat16 for scratch on a CPU with AMX, float32 elsewhere",
     )
     model.add_argument(
         "--no-cache",

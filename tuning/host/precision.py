@@ -2,9 +2,11 @@
 hardware has a fast path for it.
 
 `auto` picks `mixed_float16` on GPUs of compute capability 7.0 or more (tensor cores; Keras's
-standard speed-up there), `mixed_bfloat16` on CPUs with AMX (`amx_bf16`: oneDNN runs bfloat16
-matrix products on the tiles) and float32 everywhere else: on an AVX-512 BF16 CPU without AMX the
-search space's models trained no faster in bfloat16 (benchmarks/README.md has the measurements).
+standard speed-up there), `mixed_bfloat16` for `scratch` on CPUs with AMX (`amx_bf16`: oneDNN runs
+bfloat16 matrix products on the tiles) and float32 everywhere else. On an AMX CPU the backbone
+methods stay float32: their cached blocks trained no faster in bfloat16 (VGG-16) or 2.1-2.3x
+slower (MobileNetV2); on an AVX-512 BF16 CPU without AMX the search space's models
+trained little or no faster in bfloat16 (benchmarks/README.md has the measurements).
 Mixed policies keep the variables, the softmax output and the loss in float32 (Keras scales a
 float16 loss itself); models are saved in float32 (`search_spaces.float32_copy`), so they load
 and predict alike on any machine.
@@ -29,8 +31,11 @@ class Choice:
         return f"precision {self.policy} ({self.why})"
 
 
-def choose(requested: str, gpus: list[tuple[int, int]] | None = None, flags=None) -> Choice:
-    """The policy for `requested` ("auto" or a policy name) on this machine.
+def choose(
+    requested: str, gpus: list[tuple[int, int]] | None = None, flags=None, method: str = "scratch"
+) -> Choice:
+    """The policy for `requested` ("auto" or a policy name) on this machine, for a `method`
+    search.
 
     Args:
         gpus: the compute capabilities of the visible GPUs (None: ask TensorFlow).
@@ -48,6 +53,8 @@ def choose(requested: str, gpus: list[tuple[int, int]] | None = None, flags=None
         from tuning.host.cpu import cpu_flags
 
         flags = cpu_flags()
+    if "amx_bf16" in flags and method != "scratch":
+        return Choice("float32", "auto: AMX CPU, but backbone blocks train no faster in bfloat16")
     if "amx_bf16" in flags:
         return Choice("mixed_bfloat16", "auto: AMX CPU")
     return Choice("float32", "auto: no AMX on this CPU, so no fast bfloat16")
@@ -60,13 +67,15 @@ def resolve(config: SearchConfig, recorded: SearchConfig | None) -> tuple[Search
     if config.precision == AUTO and recorded is not None:
         choice = Choice(recorded.precision, "auto: as the search recorded it")
         return dataclasses.replace(config, precision=recorded.precision), choice
-    choice = choose(config.precision)
+    choice = choose(config.precision, method=config.method)
     return dataclasses.replace(config, precision=choice.policy), choice
 
 
 def policy_of(config: SearchConfig) -> str:
     """The policy `config` trains in ("auto" chosen for this machine)."""
-    return choose(AUTO).policy if config.precision == AUTO else config.precision
+    if config.precision != AUTO:
+        return config.precision
+    return choose(AUTO, method=config.method).policy
 
 
 def gpu_capabilities() -> list[tuple[int, int]]:
