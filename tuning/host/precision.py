@@ -53,10 +53,10 @@ def choose(
         from tuning.host.cpu import cpu_flags
 
         flags = cpu_flags()
-    if "amx_bf16" in flags and method != "scratch":
-        return Choice("float32", "auto: AMX CPU, but backbone blocks train no faster in bfloat16")
     if "amx_bf16" in flags:
-        return Choice("mixed_bfloat16", "auto: AMX CPU")
+        if method == "scratch":
+            return Choice("mixed_bfloat16", "auto: AMX CPU")
+        return Choice("float32", "auto: AMX CPU, but backbone blocks train no faster in bfloat16")
     return Choice("float32", "auto: no AMX on this CPU, so no fast bfloat16")
 
 
